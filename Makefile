@@ -1,0 +1,50 @@
+# Two entry points (README): `make serve` and `make test`. Everything lives in .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5006
+PYTEST_ARGS ?=
+
+.PHONY: serve test lint format lab bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps make re-installs happen only when pyproject.toml changes. The editable
+# install matters: Dask worker processes must import compute/ by name.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	touch $@ $(VENV)/.runtime
+
+# Playwright cannot download its own browser here; Debian's chromium is used instead.
+/usr/bin/chromium:
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+serve: $(VENV)/.runtime
+	$(BIN)/panel serve app.py --port $(PORT) --liveness
+
+test: $(VENV)/.test /usr/bin/chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lab: $(VENV)/.test
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(VENV)/.test
+	$(BIN)/python bench/kernels.py
+	$(BIN)/python bench/jobs.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,190 @@
+"""The fractal's parameters: what is computed, and how it is shown."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import param
+
+from .colour import COLORMAPS, NORMALIZATIONS
+from .kernels import KERNEL_VERSION
+
+#: Parameters that change the computed values. Only these go into :attr:`FractalConfig.key`.
+COMPUTE_PARAMS = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
+#: Parameters that only change how the values are shown: changing them never recomputes.
+DISPLAY_PARAMS = ("colormap", "normalization")
+
+#: Upper bound on width x height x max_iter. About 3 s of one core at the kernel's speed,
+#: or a second on a small cluster: beyond it a request is a mistake, not an exploration.
+PIXEL_BUDGET = 4 * 2**30
+
+#: Bounds of the complex plane that can be viewed; every interesting point lies inside.
+PLANE = (-4.0, 4.0)
+
+
+class FractalConfig(param.Parameterized):
+    """One view of a Julia or Mandelbrot set.
+
+    Every parameter is typed and bounded: setting a value out of bounds raises
+    ``ValueError``. Constraints that involve several parameters (ordered ranges, float64
+    precision, the pixel budget) are checked at construction and by :meth:`validate`.
+
+    Examples
+    --------
+    >>> cfg = FractalConfig(fractal="mandelbrot", max_iter=200, width=64, height=48)
+    >>> cfg.key.startswith("mandelbrot-")
+    True
+    """
+
+    fractal = param.Selector(
+        default="julia",
+        objects=["julia", "mandelbrot"],
+        doc="Julia iterates z -> z**2 + c from each pixel; Mandelbrot iterates from 0 with c "
+        "set to each pixel.",
+    )
+    c_real = param.Number(
+        default=-0.8,
+        bounds=(-2.0, 2.0),
+        softbounds=(-1.5, 0.6),
+        step=0.001,
+        doc="Real part of the Julia constant c (unused for Mandelbrot).",
+    )
+    c_imag = param.Number(
+        default=0.156,
+        bounds=(-2.0, 2.0),
+        softbounds=(-1.0, 1.0),
+        step=0.001,
+        doc="Imaginary part of the Julia constant c (unused for Mandelbrot).",
+    )
+    max_iter = param.Integer(
+        default=500,
+        bounds=(1, 20_000),
+        softbounds=(10, 5_000),
+        doc="Iterations before a point is declared inside the set.",
+    )
+    width = param.Integer(
+        default=1024, bounds=(16, 4096), doc="Frame width in pixels."
+    )
+    height = param.Integer(
+        default=1024, bounds=(16, 4096), doc="Frame height in pixels."
+    )
+    x_range = param.Range(
+        default=(-1.6, 1.6),
+        bounds=PLANE,
+        doc="Real axis (x0, x1) of the viewport, x0 < x1.",
+    )
+    y_range = param.Range(
+        default=(-1.6, 1.6),
+        bounds=PLANE,
+        doc="Imaginary axis (y0, y1) of the viewport, y0 < y1.",
+    )
+    colormap = param.Selector(
+        default="fire",
+        objects=list(COLORMAPS),
+        doc="Colormap (colorcet or datashader) for escaped points; display only.",
+    )
+    normalization = param.Selector(
+        default="eq_hist",
+        objects=list(NORMALIZATIONS),
+        doc="How escape values map to colours: linear, log or histogram-equalised; "
+        "display only.",
+    )
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.validate()
+
+    def validate(self) -> FractalConfig:
+        """Check the constraints that span several parameters.
+
+        Returns
+        -------
+        FractalConfig
+            ``self``, so that calls can be chained.
+
+        Raises
+        ------
+        ValueError
+            With a message naming the offending parameters and what would fix them.
+        """
+        for name in ("c_real", "c_imag"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, not {getattr(self, name)!r}.")
+        for name, n in (("x_range", self.width), ("y_range", self.height)):
+            lo, hi = getattr(self, name)
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError(f"{name} must hold finite numbers, not {(lo, hi)!r}.")
+            if not lo < hi:
+                raise ValueError(f"{name} must be increasing (lo < hi), not {(lo, hi)!r}.")
+            # Below ~100 ulps per pixel neighbouring pixels get identical coordinates.
+            if (hi - lo) / n < 100 * math.ulp(max(abs(lo), abs(hi), 1.0)):
+                raise ValueError(
+                    f"{name} spans {hi - lo:.3g} over {n} pixels: zoomed in beyond float64 "
+                    "precision. Zoom out."
+                )
+        cost = self.width * self.height * self.max_iter
+        if cost > PIXEL_BUDGET:
+            raise ValueError(
+                f"width x height x max_iter = {self.width} x {self.height} x {self.max_iter} "
+                f"= {cost / 1e9:.1f} billion pixel-iterations, over the budget of "
+                f"{PIXEL_BUDGET / 1e9:.1f} billion. Lower max_iter or the resolution."
+            )
+        return self
+
+    def compute_values(self) -> dict:
+        """The parameters that determine the computed values, as plain Python values."""
+        values = {name: getattr(self, name) for name in COMPUTE_PARAMS}
+        values["x_range"] = tuple(float(v) for v in values["x_range"])
+        values["y_range"] = tuple(float(v) for v in values["y_range"])
+        if self.fractal == "mandelbrot":
+            # c plays no part in the Mandelbrot set: two requests differing only in c
+            # are the same computation.
+            values["c_real"] = values["c_imag"] = 0.0
+        return values
+
+    @property
+    def key(self) -> str:
+        """A deterministic name for the computed frame.
+
+        Identical compute parameters give the same key in every process and on every
+        machine; display parameters (colormap, normalisation) and the name are left out.
+        The kernel version is part of it, so a changed kernel never reuses old results.
+        """
+        values = self.compute_values()
+        exact = {
+            k: (
+                [float(x).hex() for x in v]
+                if isinstance(v, tuple)
+                else (float(v).hex() if isinstance(v, float) else v)
+            )
+            for k, v in values.items()
+        }
+        exact["kernel"] = KERNEL_VERSION
+        digest = hashlib.sha256(json.dumps(exact, sort_keys=True).encode()).hexdigest()
+        return f"{self.fractal}-{digest[:24]}"
+
+    @property
+    def pixel_iterations(self) -> int:
+        """The most work this frame can cost: width x height x max_iter."""
+        return self.width * self.height * self.max_iter
+
+    def copy(self, **changes) -> FractalConfig:
+        """A validated copy with some parameters changed."""
+        values = {k: v for k, v in self.param.values().items() if k != "name"}
+        values.update(changes)
+        return type(self)(**values)
+
+    def summary(self) -> str:
+        """A one-line human description, e.g. for a job history."""
+        (x0, x1), (y0, y1) = self.x_range, self.y_range
+        what = (
+            f"julia c={self.c_real:+.4f}{self.c_imag:+.4f}i"
+            if self.fractal == "julia"
+            else "mandelbrot"
+        )
+        return (
+            f"{what}, {self.max_iter} it, {self.width}x{self.height}, "
+            f"x[{x0:.4g}, {x1:.4g}] y[{y0:.4g}, {y1:.4g}]"
+        )

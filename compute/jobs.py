@@ -1,0 +1,396 @@
+"""Frames as Dask jobs: de-duplicated, cancellable, observable, streamed tile by tile.
+
+A :class:`Job` is one frame of one config. Its key is the config's deterministic key, and
+its tiles are Dask tasks named after it, so the same request from anywhere (another
+session, another server process on the same scheduler) names the same tasks and Dask
+computes them once.
+
+A :class:`JobManager` is one consumer (a browser session, a notebook): it wants at most
+one job at a time. Its managers on one client share a :class:`JobRegistry`, which
+holds the jobs in flight, the cache of finished frames and the subscription to the
+workers' "tile started" reports. A job runs while at least one manager wants it; when
+the last one moves on, its futures are released and Dask drops its queued tiles.
+
+Everything here runs on the event loop of the asynchronous Dask client: call
+``submit`` from that loop (a notebook cell, a Panel callback on the server's loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import param
+from distributed.client import FutureCancelledError
+
+from .config import FractalConfig
+from .store import FrameCache
+from .tiles import TILE_STARTED_TOPIC, Tile, TileTask, compute_tile, split, tile_tasks
+
+logger = logging.getLogger(__name__)
+
+#: Job states. ``cached`` is a finished frame served without running any task.
+STATES = ("queued", "running", "done", "cancelled", "failed", "cached")
+FINAL_STATES = frozenset({"done", "cancelled", "failed", "cached"})
+
+
+class JobError(Exception):
+    """A job did not produce a frame."""
+
+
+class JobFailed(JobError):
+    """A tile failed; the message is the worker's error."""
+
+
+class JobCancelled(JobError):
+    """Nobody wanted the job any more, so it was cancelled."""
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """A finished tile: where it goes in the frame, and its escape values."""
+
+    tile: Tile
+    values: np.ndarray
+
+
+class Job(param.Parameterized):
+    """One frame of one config, computed as Dask tasks (or served from the cache).
+
+    Observe it with param (``job.param.watch(callback, ["state", "tiles_done"])``), await
+    it (``await job.result()``), or stream it (``async for tile in job``). Jobs are created
+    by :meth:`JobManager.submit`, never directly.
+    """
+
+    key = param.String(constant=True, doc="Deterministic key of the computed frame.")
+    config = param.ClassSelector(
+        class_=FractalConfig, constant=True, doc="A copy of the requested config."
+    )
+    state = param.Selector(default="queued", objects=list(STATES), doc="Where the job is.")
+    tiles_total = param.Integer(default=0, bounds=(0, None), doc="Tiles in the frame.")
+    tiles_started = param.Integer(
+        default=0, bounds=(0, None), doc="Tiles that workers reported as started."
+    )
+    tiles_done = param.Integer(default=0, bounds=(0, None), doc="Tiles computed and received.")
+    error = param.String(default=None, allow_None=True, doc="Why the job failed.")
+    submitted_at = param.Number(default=None, allow_None=True, doc="time.time() at submit.")
+    started_at = param.Number(
+        default=None, allow_None=True, doc="When a worker first reported a tile started."
+    )
+    finished_at = param.Number(default=None, allow_None=True, doc="When it reached a final state.")
+
+    def __init__(self, config: FractalConfig, *, state: str = "queued", **params):
+        tiles = split(config.width, config.height)
+        super().__init__(
+            key=config.key,
+            config=config.copy(),
+            state=state,
+            tiles_total=len(tiles),
+            submitted_at=time.time(),
+            **params,
+        )
+        self._frame = np.empty((config.height, config.width))
+        self._results: list[TileResult] = []
+        self._started_tiles: set[tuple[int, int]] = set()
+        self._changed = asyncio.Event()
+        self._futures: dict = {}
+        self._driver: asyncio.Task | None = None
+        self._owners: weakref.WeakSet = weakref.WeakSet()
+        self._on_final = None
+
+    @classmethod
+    def _from_cache(cls, config: FractalConfig, frame: np.ndarray) -> Job:
+        job = cls(config, state="cached")
+        job._frame = frame
+        job._results = [TileResult(t, frame[t.slices]) for t in split(config.width, config.height)]
+        now = time.time()
+        job.param.update(tiles_done=job.tiles_total, started_at=now, finished_at=now)
+        return job
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once the job is in a final state (done, cached, cancelled or failed)."""
+        return self.state in FINAL_STATES
+
+    @property
+    def progress(self) -> float:
+        """Fraction of tiles computed and received, 0..1."""
+        return self.tiles_done / self.tiles_total if self.tiles_total else 0.0
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from submission to the final state (None while unfinished)."""
+        if self.finished_at is None or self.submitted_at is None:
+            return None
+        return self.finished_at - self.submitted_at
+
+    @property
+    def frame(self) -> np.ndarray:
+        """The frame as assembled so far (tiles not yet received hold garbage)."""
+        return self._frame
+
+    async def wait(self) -> str:
+        """Wait until the job reaches a final state; return that state."""
+        while not self.done:
+            await self._changed.wait()
+        return self.state
+
+    async def result(self) -> np.ndarray:
+        """The finished frame, read-only: shape ``(height, width)``, NaN inside the set.
+
+        Raises
+        ------
+        JobFailed
+            With the worker's error message.
+        JobCancelled
+            If the job was cancelled before it finished.
+        """
+        await self.wait()
+        self._raise_if_unfinished()
+        return self._frame
+
+    def __aiter__(self):
+        return self._stream()
+
+    async def _stream(self):
+        # Every consumer sees every tile, including those that finished before it started
+        # listening, in the order they finished.
+        seen = 0
+        while True:
+            while seen < len(self._results):
+                seen += 1
+                yield self._results[seen - 1]
+            if self.done:
+                break
+            await self._changed.wait()
+        self._raise_if_unfinished()
+
+    def _raise_if_unfinished(self) -> None:
+        if self.state == "failed":
+            raise JobFailed(self.error)
+        if self.state == "cancelled":
+            raise JobCancelled(f"job {self.key} was cancelled")
+
+    # -- driving (registry only) -------------------------------------------------------------
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def _finish(self, state: str, error: str | None = None) -> None:
+        if self.done:
+            return
+        if state == "done":
+            self._frame.setflags(write=False)
+        self.param.update(state=state, error=error, finished_at=time.time())
+        self._notify()
+        if self._on_final is not None:
+            self._on_final(self)
+
+    def _tile_started(self, row: int, col: int) -> None:
+        if self.done or (row, col) in self._started_tiles:
+            return
+        self._started_tiles.add((row, col))
+        updates = {"tiles_started": len(self._started_tiles)}
+        if self.state == "queued":
+            updates.update(state="running", started_at=time.time())
+        self.param.update(**updates)
+        self._notify()
+
+    def _start(self, client, priority: int) -> None:
+        tasks: list[TileTask] = tile_tasks(self.config, job_key=self.key)
+        for rank, task in enumerate(tasks):
+            tile = task.tile
+            # Newer jobs first; within a job, centre tiles first (tasks are centre-first).
+            self._futures[tile] = client.submit(
+                compute_tile,
+                task,
+                key=(f"fractal-tile-{self.key}", tile.row, tile.col),
+                priority=priority * 1024 - rank,
+                retries=0,
+            )
+        self._driver = asyncio.ensure_future(self._drive())
+
+    async def _drive(self) -> None:
+        try:
+            await asyncio.gather(*(self._collect(tile) for tile in list(self._futures)))
+        except asyncio.CancelledError:
+            raise
+        except FutureCancelledError as exc:
+            self._finish("failed", f"The Dask cluster dropped the work ({exc}).")
+        except Exception as exc:
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
+        else:
+            self._finish("done")
+        finally:
+            self._release_futures()
+
+    async def _collect(self, tile: Tile) -> None:
+        values = await self._futures[tile]
+        self._futures.pop(tile).release()
+        self._frame[tile.slices] = values
+        self._results.append(TileResult(tile, self._frame[tile.slices]))
+        self._started_tiles.add((tile.row, tile.col))
+        updates = {"tiles_done": len(self._results), "tiles_started": len(self._started_tiles)}
+        if self.state == "queued":
+            updates.update(state="running", started_at=time.time())
+        self.param.update(**updates)
+        self._notify()
+
+    def _release_futures(self) -> None:
+        # Releasing our last reference tells the scheduler we no longer want the keys;
+        # tiles nobody else wants are forgotten, and queued ones never run.
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            future.release()
+
+    def _cancel(self) -> None:
+        if self.done:
+            return
+        if self._driver is not None:
+            self._driver.cancel()
+        self._release_futures()
+        self._finish("cancelled")
+
+
+class JobRegistry:
+    """Jobs shared by all managers of one client: in flight, cached, and their reports.
+
+    Use :meth:`for_client`; one registry per client, since a client delivers each event
+    topic to a single handler.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        An asynchronous client.
+    cache : FrameCache, optional
+        Finished frames; defaults to a 512 MiB in-memory LRU.
+    """
+
+    # A weak association, not global state: a registry lives exactly as long as its
+    # client, and managers created independently on one client must find the same one.
+    _by_client: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __init__(self, client, cache: FrameCache | None = None):
+        self.client = client
+        self.cache = cache if cache is not None else FrameCache()
+        self.jobs: dict[str, Job] = {}
+        self._priority = itertools.count(1)
+        client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
+
+    @classmethod
+    def for_client(cls, client, cache: FrameCache | None = None) -> JobRegistry:
+        """The registry of ``client``, created on first use."""
+        registry = cls._by_client.get(client)
+        if registry is None:
+            registry = cls._by_client[client] = cls(client, cache)
+        return registry
+
+    def _on_tile_started(self, event) -> None:
+        _, msg = event
+        job = self.jobs.get(msg.get("job"))
+        if job is not None:
+            job._tile_started(msg["row"], msg["col"])
+
+    def acquire(self, config: FractalConfig, owner) -> Job:
+        """The job for ``config`` on behalf of ``owner``: joined, cached or started."""
+        key = config.key
+        job = self.jobs.get(key)
+        if job is None:
+            frame = self.cache.get(key)
+            if frame is not None:
+                job = Job._from_cache(config, frame)
+            else:
+                job = Job(config)
+                job._on_final = self._on_final
+                self.jobs[key] = job
+                job._start(self.client, next(self._priority))
+        job._owners.add(owner)
+        return job
+
+    def release(self, job: Job, owner) -> bool:
+        """``owner`` no longer wants ``job``; cancel it if nobody else does.
+
+        Returns
+        -------
+        bool
+            True if the job was cancelled.
+        """
+        job._owners.discard(owner)
+        if job._owners or job.done:
+            return False
+        job._cancel()
+        return True
+
+    def _on_final(self, job: Job) -> None:
+        if self.jobs.get(job.key) is job:
+            del self.jobs[job.key]
+        if job.state == "done":
+            self.cache.put(job.key, job.frame)
+
+
+class JobManager:
+    """Submit frames for one consumer; a new request supersedes the previous one.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        An asynchronous client (``await Client(address, asynchronous=True)``).
+    registry : JobRegistry, optional
+        Shared jobs and cache; defaults to the client's (:meth:`JobRegistry.for_client`),
+        so every manager on a client shares jobs with the others.
+
+    Examples
+    --------
+    >>> manager = JobManager(client)                       # doctest: +SKIP
+    >>> job = manager.submit(FractalConfig(max_iter=200))  # doctest: +SKIP
+    >>> frame = await job.result()                         # doctest: +SKIP
+    """
+
+    def __init__(self, client, *, registry: JobRegistry | None = None):
+        self.registry = registry if registry is not None else JobRegistry.for_client(client)
+        self.job: Job | None = None
+
+    def submit(self, config: FractalConfig) -> Job:
+        """Request a frame; returns at once.
+
+        The same config as the current job returns that job. Any other config supersedes
+        the current job, which is cancelled unless another manager still wants it. A job
+        for this config already running for another manager is joined; a finished one is
+        served from the cache.
+
+        Raises
+        ------
+        ValueError
+            If the config violates its constraints (see :meth:`FractalConfig.validate`).
+        """
+        config.validate()
+        current = self.job
+        if current is not None and current.key == config.key and current.state not in (
+            "cancelled",
+            "failed",
+        ):
+            return current
+        job = self.registry.acquire(config, self)
+        self.job = job
+        if current is not None and current is not job:
+            self.registry.release(current, self)
+        return job
+
+    def cancel(self) -> bool:
+        """Stop wanting the current job; cancel it unless another manager wants it.
+
+        Returns
+        -------
+        bool
+            True if the job was cancelled (False if it had finished or is still wanted).
+        """
+        job, self.job = self.job, None
+        return job is not None and self.registry.release(job, self)
+
+    close = cancel
