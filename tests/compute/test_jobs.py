@@ -1,0 +1,251 @@
+"""JobManager on a real LocalCluster of worker processes.
+
+Executed work is counted on the workers (``ExecutionCounter`` watches each worker's state
+machine), independently of what the engine reports, to prove de-duplication and
+cancellation rather than infer them from futures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compute import (
+    FractalConfig,
+    FrameCache,
+    JobCancelled,
+    JobFailed,
+    JobManager,
+    JobRegistry,
+    render,
+)
+from compute.diagnostics import executed_tasks
+
+pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
+
+
+def light(n: int = 0) -> FractalConfig:
+    """A cheap frame; ``n`` makes distinct configs (and so distinct task keys)."""
+    return FractalConfig(c_real=-0.8 + n * 1e-3, max_iter=100, width=256, height=256)
+
+
+def heavy(n: int = 0) -> FractalConfig:
+    """A slow frame: every pixel lies inside the main cardioid, so each costs max_iter.
+
+    16 tiles of about 0.25 s each: cancellation can only stop tiles that are queued, so
+    the frame must take long enough for some to still be queued.
+    """
+    return FractalConfig(
+        fractal="mandelbrot",
+        x_range=(-0.3, -0.1),
+        y_range=(-0.1 - n * 1e-3, 0.1),
+        max_iter=4000,
+        width=1024,
+        height=1024,
+    )
+
+
+class SlippedThrough(FractalConfig):
+    """A config with a client-side bug: it passes validation but sends max_iter=0."""
+
+    def compute_values(self) -> dict:
+        return {**super().compute_values(), "max_iter": 0}
+
+
+async def executed(client, job) -> int:
+    """Tiles of ``job`` that a worker actually executed."""
+    return sum(f"fractal-tile-{job.key}" in key for key, _ in await executed_tasks(client))
+
+
+async def scheduler_keys(client, job) -> list[str]:
+    def keys(dask_scheduler, name):
+        return [repr(k) for k in dask_scheduler.tasks if name in repr(k)]
+
+    return await client.run_on_scheduler(keys, name=f"fractal-tile-{job.key}")
+
+
+async def forgotten(client, job) -> bool:
+    """The scheduler holds none of the job's tasks."""
+    return await scheduler_keys(client, job) == []
+
+
+async def workers_idle(client) -> bool:
+    """No task at all on any worker, including cancelled tiles still executing."""
+    counts = await client.run(lambda dask_worker: len(dask_worker.state.tasks))
+    return not any(counts.values())
+
+
+async def test_result_matches_render_and_streams_every_tile(client):
+    config = light(1)
+    manager = JobManager(client)
+    job = manager.submit(config)
+    states = [job.state]
+    job.param.watch(lambda event: states.append(event.new), "state")
+
+    tiles = [tile async for tile in job]
+    frame = await job.result()
+
+    np.testing.assert_array_equal(frame, render(config))
+    assert states == ["queued", "running", "done"]
+    assert job.progress == 1.0
+    assert job.duration is not None
+    assert job.duration >= 0
+    assert len(tiles) == job.tiles_total == 1
+    assert not frame.flags.writeable
+
+
+async def test_tiles_stream_before_the_frame_is_done(client):
+    config = heavy(1)
+    job = JobManager(client).submit(config)
+    positions, done_at_first_tile = [], None
+    async for result in job:
+        if done_at_first_tile is None:
+            done_at_first_tile = job.done
+        positions.append((result.tile.row, result.tile.col))
+        np.testing.assert_array_equal(result.values, job.frame[result.tile.slices])
+    assert done_at_first_tile is False
+    assert sorted(positions) == [(r, c) for r in range(4) for c in range(4)]
+    assert job.state == "done"
+
+
+async def test_running_is_reported_by_the_worker(client, eventually):
+    manager = JobManager(client)
+    job = manager.submit(heavy(2))
+    assert job.state == "queued"
+    assert job.tiles_started == 0
+    await eventually(lambda: job.state == "running", "a worker to report a started tile")
+    # A heavy tile takes far longer than the report takes to arrive: running came from
+    # the worker's start report, not from a finished tile.
+    assert job.tiles_done == 0
+    assert job.tiles_started >= 1
+    assert job.started_at is not None
+    manager.cancel()
+
+
+async def test_same_config_returns_the_same_job(client):
+    manager = JobManager(client)
+    first = manager.submit(light(2))
+    second = manager.submit(light(2))
+    assert first is second
+    await first.result()
+    assert await executed(client, first) == first.tiles_total
+
+
+async def test_two_managers_share_one_job_in_flight(client):
+    config = heavy(3)
+    one, two = JobManager(client), JobManager(client)
+    job = one.submit(config)
+    assert two.submit(config.copy(colormap="kbc", normalization="linear")) is job
+    await job.result()
+    assert await executed(client, job) == job.tiles_total
+
+
+async def test_a_finished_frame_is_served_from_the_cache_without_tasks(client, eventually):
+    config = light(3)
+    job = JobManager(client).submit(config)
+    frame = await job.result()
+    await eventually(lambda: forgotten(client, job), "the scheduler to forget")
+
+    again = JobManager(client).submit(config)
+    assert again.state == "cached"
+    assert again.progress == 1.0
+    np.testing.assert_array_equal(await again.result(), frame)
+    assert [t.tile async for t in again] == [t.tile async for t in job]
+    assert await executed(client, job) == job.tiles_total
+    assert await forgotten(client, job)
+
+
+async def test_a_new_config_cancels_the_previous_jobs_queued_tiles(client, eventually):
+    manager = JobManager(client)
+    old = manager.submit(heavy(4))
+    await eventually(lambda: old.state == "running", "the heavy frame to start")
+    new = manager.submit(light(4))
+
+    assert old.state == "cancelled"
+    await new.result()
+    await eventually(lambda: workers_idle(client), "the workers to finish running tiles")
+    ran = await executed(client, old)
+    # Two workers run one tile each and hold at most one more each in their queue; the
+    # rest of the 16 tiles were dropped before they started.
+    assert 1 <= ran <= 4
+    assert old.tiles_done == 0
+    assert await forgotten(client, old)
+    with pytest.raises(JobCancelled):
+        await old.result()
+
+
+async def test_a_job_another_manager_wants_is_not_cancelled(client):
+    config = heavy(5)
+    one, two = JobManager(client), JobManager(client)
+    job = one.submit(config)
+    two.submit(config)
+    one.submit(light(5))
+    assert job.state in ("queued", "running")
+    frame = await job.result()
+    assert job.state == "done"
+    assert await executed(client, job) == job.tiles_total
+    assert frame.shape == (config.height, config.width)
+
+
+async def test_cancel_leaves_nothing_on_the_scheduler(client, eventually):
+    manager = JobManager(client)
+    job = manager.submit(heavy(6))
+    assert manager.cancel() is True
+    assert manager.cancel() is False
+    assert job.state == "cancelled"
+    with pytest.raises(JobCancelled):
+        [t async for t in job]
+    await eventually(lambda: forgotten(client, job), "the scheduler to forget the job")
+    await eventually(lambda: workers_idle(client), "the workers to go idle")
+    assert await executed(client, job) <= 4
+
+
+async def test_a_finished_job_leaves_nothing_on_the_scheduler(client, eventually):
+    job = JobManager(client).submit(light(6))
+    await job.result()
+    assert job._futures == {}
+    await eventually(lambda: forgotten(client, job), "the scheduler to forget")
+
+
+async def test_a_failing_tile_fails_the_job_and_the_manager_goes_on(client):
+    manager = JobManager(client)
+    bad = SlippedThrough(max_iter=100, width=256, height=256)
+    job = manager.submit(bad)
+    with pytest.raises(JobFailed, match="max_iter must be at least 1"):
+        await job.result()
+    assert job.state == "failed"
+    assert job.error.startswith("ValueError: max_iter must be at least 1")
+    with pytest.raises(JobFailed):
+        [t async for t in job]
+
+    good = manager.submit(light(8))
+    np.testing.assert_array_equal(await good.result(), render(light(8)))
+
+
+async def test_a_failed_job_is_retried_not_cached(client):
+    manager = JobManager(client)
+    bad = SlippedThrough(max_iter=101, width=256, height=256)
+    first = manager.submit(bad)
+    await first.wait()
+    assert manager.submit(bad) is not first
+
+
+async def test_the_frame_cache_is_bounded_in_bytes(client):
+    frame_bytes = 256 * 256 * 8
+    registry = JobRegistry(client, cache=FrameCache(max_bytes=int(1.5 * frame_bytes)))
+    manager = JobManager(client, registry=registry)
+    await manager.submit(light(10)).result()
+    await manager.submit(light(11)).result()
+    assert registry.cache.nbytes <= 1.5 * frame_bytes
+    assert manager.submit(light(11)).state == "done"  # still the current job
+    assert JobManager(client, registry=registry).submit(light(11)).state == "cached"
+    assert JobManager(client, registry=registry).submit(light(10)).state == "queued"
+
+
+async def test_invalid_config_is_refused_before_any_task(client):
+    manager = JobManager(client)
+    config = light(12)
+    config.param.update(x_range=(1.0, 0.5))
+    with pytest.raises(ValueError, match="increasing"):
+        manager.submit(config)
+    assert manager.job is None
