@@ -30,9 +30,7 @@ def configured_address() -> str | None:
     The environment is read at call time, as well as the config Dask loaded at import, so
     that a variable set after ``import dask`` still counts.
     """
-    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get(
-        "scheduler-address", None
-    )
+    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None)
 
 
 class ClusterConnection:

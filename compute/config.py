@@ -12,7 +12,16 @@ from .colour import COLORMAPS, NORMALIZATIONS
 from .kernels import KERNEL_VERSION
 
 #: Parameters that change the computed values. Only these go into :attr:`FractalConfig.key`.
-COMPUTE_PARAMS = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
+COMPUTE_PARAMS = (
+    "fractal",
+    "c_real",
+    "c_imag",
+    "max_iter",
+    "width",
+    "height",
+    "x_range",
+    "y_range",
+)
 #: Parameters that only change how the values are shown: changing them never recomputes.
 DISPLAY_PARAMS = ("colormap", "normalization")
 
@@ -64,12 +73,8 @@ class FractalConfig(param.Parameterized):
         softbounds=(10, 5_000),
         doc="Iterations before a point is declared inside the set.",
     )
-    width = param.Integer(
-        default=1024, bounds=(16, 4096), doc="Frame width in pixels."
-    )
-    height = param.Integer(
-        default=1024, bounds=(16, 4096), doc="Frame height in pixels."
-    )
+    width = param.Integer(default=1024, bounds=(16, 4096), doc="Frame width in pixels.")
+    height = param.Integer(default=1024, bounds=(16, 4096), doc="Frame height in pixels.")
     x_range = param.Range(
         default=(-1.6, 1.6),
         bounds=PLANE,
@@ -88,8 +93,7 @@ class FractalConfig(param.Parameterized):
     normalization = param.Selector(
         default="eq_hist",
         objects=list(NORMALIZATIONS),
-        doc="How escape values map to colours: linear, log or histogram-equalised; "
-        "display only.",
+        doc="How escape values map to colours: linear, log or histogram-equalised; display only.",
     )
 
     def __init__(self, **params):

@@ -23,6 +23,7 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import param
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 #: Job states. ``cached`` is a finished frame served without running any task.
 STATES = ("queued", "running", "done", "cancelled", "failed", "cached")
 FINAL_STATES = frozenset({"done", "cancelled", "failed", "cached"})
+#: States in which a job is, or will be, a frame: a repeated request reuses it.
+LIVE_STATES = frozenset({"queued", "running", "done", "cached"})
 
 
 class JobError(Exception):
@@ -274,7 +277,7 @@ class JobRegistry:
 
     # A weak association, not global state: a registry lives exactly as long as its
     # client, and managers created independently on one client must find the same one.
-    _by_client: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    _by_client: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
 
     def __init__(self, client, cache: FrameCache | None = None):
         self.client = client
@@ -371,10 +374,7 @@ class JobManager:
         """
         config.validate()
         current = self.job
-        if current is not None and current.key == config.key and current.state not in (
-            "cancelled",
-            "failed",
-        ):
+        if current is not None and current.key == config.key and current.state in LIVE_STATES:
             return current
         job = self.registry.acquire(config, self)
         self.job = job

@@ -175,4 +175,6 @@ def render(config, *, threads: int | None = None) -> np.ndarray:
     else:
         with ThreadPoolExecutor(threads) as pool:
             results = list(pool.map(compute_tile, tasks))
-    return assemble(config.height, config.width, zip((t.tile for t in tasks), results))
+    return assemble(
+        config.height, config.width, zip((t.tile for t in tasks), results, strict=True)
+    )
