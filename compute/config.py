@@ -140,8 +140,12 @@ class FractalConfig(param.Parameterized):
     def compute_values(self) -> dict:
         """The parameters that determine the computed values, as plain Python values."""
         values = {name: getattr(self, name) for name in COMPUTE_PARAMS}
-        values["x_range"] = tuple(float(v) for v in values["x_range"])
-        values["y_range"] = tuple(float(v) for v in values["y_range"])
+        # param accepts ints for Number parameters, and -0.0 == 0.0: normalise both so
+        # that equal requests get equal keys (adding 0.0 turns -0.0 into 0.0).
+        values["c_real"] = float(values["c_real"]) + 0.0
+        values["c_imag"] = float(values["c_imag"]) + 0.0
+        values["x_range"] = tuple(float(v) + 0.0 for v in values["x_range"])
+        values["y_range"] = tuple(float(v) + 0.0 for v in values["y_range"])
         if self.fractal == "mandelbrot":
             # c plays no part in the Mandelbrot set: two requests differing only in c
             # are the same computation.

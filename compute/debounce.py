@@ -57,7 +57,7 @@ class Debouncer:
         self._pending = (args, kwargs)
         if self._timer is not None:
             self._timer.cancel()
-        if self._ready is None or self._ready.done():
+        if self._ready is None:
             self._ready = loop.create_future()
         self._timer = loop.call_later(self.delay, self._fire)
         return self._ready
@@ -68,8 +68,9 @@ class Debouncer:
             self._timer.cancel()
             self._timer = None
         self._pending = None
-        if self._ready is not None and not self._ready.done():
-            self._ready.cancel()
+        ready, self._ready = self._ready, None
+        if ready is not None and not ready.done():
+            ready.cancel()
 
     async def flush(self) -> Any:
         """Run the scheduled call now (if any) and return its result."""
@@ -86,7 +87,8 @@ class Debouncer:
         if self._pending is None:
             return
         (args, kwargs), self._pending = self._pending, None
-        ready = self._ready
+        # Detach the future: a trigger during this call starts a new burst, with its own.
+        ready, self._ready = self._ready, None
         self._task = asyncio.ensure_future(self._run(args, kwargs, ready))
 
     async def _run(self, args, kwargs, ready: asyncio.Future) -> None:

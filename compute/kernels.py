@@ -8,6 +8,8 @@ Speed comes from two choices, both measured in ``bench/kernels.py``:
   compiles to masked moves, which are slow on many x86 cores (3x slower here).
 * A lane whose pixel has escaped is refilled with the next pixel every ``STEPS``
   iterations, so that lanes never idle waiting for the slowest pixel of their block.
+* Mandelbrot points in the main cardioid or the period-2 bulb are inside by a closed-form
+  test, so they skip the ``max_iter`` iterations that would otherwise dominate the cost.
 
 The kernel records the escape count and ``|z|**2`` at escape; the logarithms of the
 smooth (continuous) colouring are applied afterwards by NumPy over the whole tile, which
@@ -41,7 +43,9 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 
 
 @_jit
-def _iterate(zr, zi, cr, ci, count, limit, steps):
+def _iterate(zr, zi, cr, ci, count, live, limit, steps):
+    # ``live`` records this loop's own verdict: the caller must not re-derive it, as
+    # fastmath may round |z|**2 differently elsewhere (a lane could then never finish).
     for _ in range(steps):
         for k in range(zr.shape[0]):
             a = zr[k]
@@ -51,8 +55,16 @@ def _iterate(zr, zi, cr, ci, count, limit, steps):
             f = 1.0 if (a2 + b2 <= _BAILOUT) & (count[k] < limit) else 0.0
             g = 1.0 - f
             count[k] += f
+            live[k] = f
             zi[k] = f * (2.0 * a * b + ci[k]) + g * b
             zr[k] = f * (a2 - b2 + cr[k]) + g * a
+
+
+@_jit
+def _in_cardioid_or_bulb(x, y):
+    y2 = y * y
+    q = (x - 0.25) * (x - 0.25) + y2
+    return q * (q + (x - 0.25)) <= 0.25 * y2 or (x + 1.0) * (x + 1.0) + y2 <= 0.0625
 
 
 @_jit
@@ -80,6 +92,7 @@ def escape_counts(xs, ys, c_real, c_imag, mandelbrot, max_iter, counts, mag2):
     cr = np.zeros(LANES)
     ci = np.zeros(LANES)
     count = np.zeros(LANES)
+    live = np.zeros(LANES)
     pixel = np.full(LANES, -1)
     limit = float(max_iter)
     following = 0
@@ -87,39 +100,52 @@ def escape_counts(xs, ys, c_real, c_imag, mandelbrot, max_iter, counts, mag2):
         active = 0
         for k in range(LANES):
             i = pixel[k]
-            if i >= 0:
+            if i >= 0 and live[k] == 0.0:
+                row = i // nx
+                col = i - row * nx
                 m = zr[k] * zr[k] + zi[k] * zi[k]
-                if m > _BAILOUT or count[k] >= limit:
-                    row = i // nx
-                    col = i - row * nx
-                    escaped = m > _BAILOUT
-                    counts[row, col] = count[k] if escaped else -1.0
-                    mag2[row, col] = m
-                    pixel[k] = -1
-            if pixel[k] < 0 and following < total:
-                row = following // nx
-                col = following - row * nx
+                # Stopped before the limit means escaped; at the limit, ask |z|.
+                escaped = count[k] < limit or m > _BAILOUT
+                counts[row, col] = count[k] if escaped else -1.0
+                mag2[row, col] = m
+                pixel[k] = -1
+            if pixel[k] < 0:
                 if mandelbrot:
-                    zr[k] = 0.0
-                    zi[k] = 0.0
-                    cr[k] = xs[col]
-                    ci[k] = ys[row]
+                    # Points of the main cardioid and the period-2 bulb are inside: known
+                    # in closed form, and each would cost max_iter iterations.
+                    while following < total:
+                        row = following // nx
+                        col = following - row * nx
+                        if not _in_cardioid_or_bulb(xs[col], ys[row]):
+                            break
+                        counts[row, col] = -1.0
+                        mag2[row, col] = 0.0
+                        following += 1
+                if following < total:
+                    row = following // nx
+                    col = following - row * nx
+                    if mandelbrot:
+                        zr[k] = 0.0
+                        zi[k] = 0.0
+                        cr[k] = xs[col]
+                        ci[k] = ys[row]
+                    else:
+                        zr[k] = xs[col]
+                        zi[k] = ys[row]
+                        cr[k] = c_real
+                        ci[k] = c_imag
+                    count[k] = 0.0
+                    live[k] = 1.0
+                    pixel[k] = following
+                    following += 1
                 else:
-                    zr[k] = xs[col]
-                    zi[k] = ys[row]
-                    cr[k] = c_real
-                    ci[k] = c_imag
-                count[k] = 0.0
-                pixel[k] = following
-                following += 1
-            elif pixel[k] < 0:
-                zr[k] = 2.0 * ESCAPE_RADIUS
-                zi[k] = 0.0
+                    zr[k] = 2.0 * ESCAPE_RADIUS
+                    zi[k] = 0.0
             if pixel[k] >= 0:
                 active += 1
         if active == 0:
             return
-        _iterate(zr, zi, cr, ci, count, limit, STEPS)
+        _iterate(zr, zi, cr, ci, count, live, limit, STEPS)
 
 
 def smooth(counts: np.ndarray, mag2: np.ndarray) -> np.ndarray:

@@ -68,10 +68,14 @@ class ExternalCluster:
         assert self.scheduler.returncode == -signal.SIGKILL
 
     def restart_worker(self) -> None:
-        """A worker whose scheduler died closes; a supervisor (here, us) starts another."""
-        os.killpg(self.worker.pid, signal.SIGTERM)
+        """A worker whose scheduler died gives up; a supervisor (here, us) starts another.
+
+        Whether the old one already exited (with an error: its scheduler vanished) or
+        still retries is a race, so its exit code is not judged; it is always reaped.
+        """
+        if self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
         self.worker.wait(timeout=60)
-        assert self.worker.returncode in (0, -signal.SIGTERM), self.log("worker")
         self.start_worker()
 
     def stop(self) -> list[tuple[str, int]]:
@@ -173,7 +177,7 @@ async def test_reconnects_when_the_scheduler_comes_back(external_cluster, eventu
         await client.wait_for_workers(1)
         manager = JobManager(client)
         heavy = FractalConfig(
-            fractal="mandelbrot", x_range=(-0.3, -0.1), y_range=(-0.1, 0.1), max_iter=4000
+            c_real=-0.1, c_imag=0.1, x_range=(-0.5, 0.5), y_range=(-0.5, 0.5), max_iter=4000
         )
         in_flight = manager.submit(heavy)
 

@@ -30,15 +30,17 @@ def light(n: int = 0) -> FractalConfig:
 
 
 def heavy(n: int = 0) -> FractalConfig:
-    """A slow frame: every pixel lies inside the main cardioid, so each costs max_iter.
+    """A slow frame: c lies in the Mandelbrot set, so its filled Julia set covers the view
+    and every pixel costs max_iter iterations.
 
     16 tiles of about 0.25 s each: cancellation can only stop tiles that are queued, so
     the frame must take long enough for some to still be queued.
     """
     return FractalConfig(
-        fractal="mandelbrot",
-        x_range=(-0.3, -0.1),
-        y_range=(-0.1 - n * 1e-3, 0.1),
+        c_real=-0.1,
+        c_imag=0.1 + n * 1e-3,
+        x_range=(-0.5, 0.5),
+        y_range=(-0.5, 0.5),
         max_iter=4000,
         width=1024,
         height=1024,
