@@ -97,6 +97,11 @@ def main() -> None:
                 f"{t_naive / seconds:6.1f}x"
             )
         print(f"{'':24} (iteration counts agree on {agree:.4%} of pixels)")
+    print(
+        "Mandelbrot rates are effective: the kernel skips the main cardioid and period-2 "
+        "bulb (inside by a closed-form test), yet each skipped point counts as the "
+        "max_iter iterations the naive loop spends on it."
+    )
 
 
 if __name__ == "__main__":
