@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 
@@ -19,10 +20,12 @@ class KernelWarmup(WorkerPlugin):
 
     name = "fractal-kernel-warmup"
 
-    def setup(self, worker) -> None:
+    async def setup(self, worker) -> None:
         from .kernels import warm_up
 
-        warm_up()
+        # In a thread: compiling takes seconds the worker's event loop (heartbeats,
+        # transfers) should not lose.
+        await asyncio.to_thread(warm_up)
 
 
 class ExecutionCounter(WorkerPlugin):

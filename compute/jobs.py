@@ -220,8 +220,9 @@ class Job(param.Parameterized):
         self._driver = asyncio.ensure_future(self._drive())
 
     async def _drive(self) -> None:
+        collectors = [asyncio.ensure_future(self._collect(tile)) for tile in self._futures]
         try:
-            await asyncio.gather(*(self._collect(tile) for tile in list(self._futures)))
+            await asyncio.gather(*collectors)
         except asyncio.CancelledError:
             raise
         except FutureCancelledError as exc:
@@ -231,11 +232,17 @@ class Job(param.Parameterized):
         else:
             self._finish("done")
         finally:
+            # After a failure the other tiles are not wanted: stop waiting for them.
+            for collector in collectors:
+                collector.cancel()
             self._release_futures()
 
     async def _collect(self, tile: Tile) -> None:
         values = await self._futures[tile]
-        self._futures.pop(tile).release()
+        future = self._futures.pop(tile, None)
+        if future is None:  # released meanwhile: the job ended
+            return
+        future.release()
         self._frame[tile.slices] = values
         self._results.append(TileResult(tile, self._frame[tile.slices]))
         self._started_tiles.add((tile.row, tile.col))
@@ -264,8 +271,8 @@ class Job(param.Parameterized):
 class JobRegistry:
     """Jobs shared by all managers of one client: in flight, cached, and their reports.
 
-    Use :meth:`for_client`; one registry per client, since a client delivers each event
-    topic to a single handler.
+    One registry per client, since a client delivers each event topic to a single
+    handler: use :meth:`for_client`, or create it once, before any manager.
 
     Parameters
     ----------
@@ -280,6 +287,11 @@ class JobRegistry:
     _by_client: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
 
     def __init__(self, client, cache: FrameCache | None = None):
+        if client in self._by_client:
+            raise ValueError(
+                "This client already has a JobRegistry; use JobRegistry.for_client(client)."
+            )
+        self._by_client[client] = self
         self.client = client
         self.cache = cache if cache is not None else FrameCache()
         self.jobs: dict[str, Job] = {}
@@ -290,9 +302,7 @@ class JobRegistry:
     def for_client(cls, client, cache: FrameCache | None = None) -> JobRegistry:
         """The registry of ``client``, created on first use."""
         registry = cls._by_client.get(client)
-        if registry is None:
-            registry = cls._by_client[client] = cls(client, cache)
-        return registry
+        return registry if registry is not None else cls(client, cache)
 
     def _on_tile_started(self, event) -> None:
         _, msg = event

@@ -251,3 +251,11 @@ async def test_invalid_config_is_refused_before_any_task(client):
     with pytest.raises(ValueError, match="increasing"):
         manager.submit(config)
     assert manager.job is None
+
+
+async def test_one_registry_per_client(client):
+    registry = JobRegistry.for_client(client)
+    assert JobRegistry.for_client(client) is registry
+    assert JobManager(client).registry is JobManager(client).registry is registry
+    with pytest.raises(ValueError, match="already has a JobRegistry"):
+        JobRegistry(client)
