@@ -1,9 +1,23 @@
-"""`panel serve app.py`: the fractal explorer (the UI is assembled in components/)."""
+"""The fractal explorer, served: ``panel serve app.py`` (or ``make serve``).
 
+Only assembly happens here. Everything the Dask workers run lives in ``compute/`` (an
+installed package: workers cannot import a served script), and the UI in ``components/``.
+"""
+
+import holoviews as hv
 import panel as pn
 
-pn.extension()
+from components import FractalExplorer
 
-pn.pane.Markdown(
-    "# Fractal explorer\n\nThe compute engine is in place (`compute/`); the app follows."
-).servable(title="Fractal explorer")
+hv.extension("bokeh")
+pn.extension("tabulator", notifications=True)
+
+explorer = FractalExplorer(sync_url=True)
+
+pn.template.FastListTemplate(
+    title="Fractal explorer: Panel on Dask",
+    sidebar=[explorer.controls],
+    main=[pn.Row(explorer.image, explorer.dashboard), explorer.history],
+    sidebar_width=340,
+    accent="#0d6efd",
+).servable()

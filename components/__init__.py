@@ -1,0 +1,19 @@
+"""Panel components of the fractal explorer; each is a ``pn.viewable.Viewer``."""
+
+from .controls import FractalControls
+from .dashboard import DaskDashboard, dashboard_base
+from .explorer import FractalExplorer, shared_connection
+from .history import JobHistory
+from .status import JobStatus
+from .view import FractalView
+
+__all__ = [
+    "DaskDashboard",
+    "FractalControls",
+    "FractalExplorer",
+    "FractalView",
+    "JobHistory",
+    "JobStatus",
+    "dashboard_base",
+    "shared_connection",
+]

@@ -1,7 +1,16 @@
 """The fractal engine: kernels, tiling, colouring, Dask jobs. No UI imports, ever."""
 
 from .cluster import ClusterConnection, configured_address
-from .colour import COLORMAPS, NORMALIZATIONS, lookup_table, normalize, shade
+from .colour import (
+    COLORMAPS,
+    NORMALIZATIONS,
+    Normalizer,
+    lookup_table,
+    normalize,
+    palette_hex,
+    shade,
+    to_png,
+)
 from .config import PIXEL_BUDGET, FractalConfig
 from .debounce import Debouncer
 from .jobs import Job, JobCancelled, JobError, JobFailed, JobManager, JobRegistry, TileResult
@@ -22,12 +31,15 @@ __all__ = [
     "JobFailed",
     "JobManager",
     "JobRegistry",
+    "Normalizer",
     "Tile",
     "TileResult",
     "configured_address",
     "lookup_table",
     "normalize",
+    "palette_hex",
     "render",
     "shade",
     "split",
+    "to_png",
 ]

@@ -10,6 +10,7 @@ in two so that a front end can send one byte per pixel and colour it on the clie
 from __future__ import annotations
 
 import functools
+import io
 
 import colorcet
 import numpy as np
@@ -83,48 +84,93 @@ def palette_hex(name: str) -> list[str]:
     return ["#{:02x}{:02x}{:02x}".format(*row[:3]) for row in table[:LEVELS]]
 
 
+class Normalizer:
+    """A value -> colour-index mapping fitted on one sample and applied to others.
+
+    A frame arrives tile by tile: normalising each tile on its own would give every tile
+    its own colours. Fitting once, on a coarse preview of the whole view, and applying
+    the fit to each tile keeps the tiles consistent with each other.
+
+    Parameters
+    ----------
+    how : {"eq_hist", "log", "linear"}
+        ``linear`` spreads the value range evenly; ``log`` compresses high values;
+        ``eq_hist`` gives each index about the same number of pixels, which shows detail
+        at every depth.
+    lo, hi : float
+        The fitted value range; values outside it get the first or last colour.
+    cdf : ndarray, optional
+        ``eq_hist`` only: the sample's cumulative distribution over ``_EQ_HIST_BINS``
+        bins of ``[lo, hi]``.
+    """
+
+    def __init__(self, how: str, lo: float, hi: float, cdf: np.ndarray | None = None):
+        if how not in NORMALIZATIONS:
+            raise ValueError(f"Unknown normalization {how!r}; choose one of {NORMALIZATIONS}.")
+        self.how, self.lo, self.hi, self.cdf = how, float(lo), float(hi), cdf
+
+    @classmethod
+    def fit(cls, values: np.ndarray, how: str = "eq_hist") -> Normalizer:
+        """Fit the mapping to the escaped (finite) values of ``values``."""
+        if how not in NORMALIZATIONS:
+            raise ValueError(f"Unknown normalization {how!r}; choose one of {NORMALIZATIONS}.")
+        values = np.asarray(values, dtype=np.float64)
+        v = values[np.isfinite(values)]
+        if v.size == 0:
+            return cls(how, 0.0, 0.0)
+        lo, hi = float(v.min()), float(v.max())
+        cdf = None
+        if how == "eq_hist" and hi > lo:
+            cdf = np.cumsum(np.bincount(cls._bins(v, lo, hi), minlength=_EQ_HIST_BINS))
+            cdf = cdf.astype(np.float64)
+            # Start the CDF at 0 so that the lowest values get the first colour.
+            cdf = (cdf - cdf[0]) / max(cdf[-1] - cdf[0], 1.0)
+        return cls(how, lo, hi, cdf)
+
+    @staticmethod
+    def _bins(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        bins = ((v - lo) * ((_EQ_HIST_BINS - 1) / (hi - lo))).astype(np.intp)
+        return np.clip(bins, 0, _EQ_HIST_BINS - 1, out=bins)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """Colour indices for ``values``: uint8, 0..254 escaped, ``INSIDE`` (255) inside."""
+        values = np.asarray(values, dtype=np.float64)
+        index = np.full(values.shape, INSIDE, dtype=np.uint8)
+        finite = np.isfinite(values)
+        v = values[finite]
+        if v.size == 0:
+            return index
+        span = self.hi - self.lo
+        if span <= 0:
+            index[finite] = 0
+            return index
+        v = np.clip(v, self.lo, self.hi)
+        if self.how == "linear":
+            t = (v - self.lo) / span
+        elif self.how == "log":
+            t = np.log1p(v - self.lo) / np.log1p(span)
+        else:
+            t = self.cdf[self._bins(v, self.lo, self.hi)]
+        index[finite] = np.minimum(t * LEVELS, LEVELS - 1).astype(np.uint8)
+        return index
+
+
 def normalize(values: np.ndarray, how: str = "eq_hist") -> np.ndarray:
-    """Map escape values to colour indices.
+    """Map escape values to colour indices, fitted on the values themselves.
 
     Parameters
     ----------
     values : ndarray of float
         Escape values; NaN marks points inside the set.
     how : {"eq_hist", "log", "linear"}
-        ``linear`` spreads the value range evenly; ``log`` compresses high values;
-        ``eq_hist`` gives each index about the same number of pixels, which shows detail
-        at every depth.
+        See :class:`Normalizer`.
 
     Returns
     -------
     ndarray of uint8
         Same shape as ``values``; 0..254 for escaped points, ``INSIDE`` (255) otherwise.
     """
-    if how not in NORMALIZATIONS:
-        raise ValueError(f"Unknown normalization {how!r}; choose one of {NORMALIZATIONS}.")
-    values = np.asarray(values, dtype=np.float64)
-    index = np.full(values.shape, INSIDE, dtype=np.uint8)
-    finite = np.isfinite(values)
-    v = values[finite]
-    if v.size == 0:
-        return index
-    lo, hi = float(v.min()), float(v.max())
-    span = hi - lo
-    if span == 0:
-        index[finite] = 0
-        return index
-    if how == "linear":
-        t = (v - lo) / span
-    elif how == "log":
-        t = np.log1p(v - lo) / np.log1p(span)
-    else:
-        bins = ((v - lo) * ((_EQ_HIST_BINS - 1) / span)).astype(np.intp)
-        cdf = np.cumsum(np.bincount(bins, minlength=_EQ_HIST_BINS)).astype(np.float64)
-        # Start the CDF at 0 so that the lowest values get the first colour.
-        cdf = (cdf - cdf[0]) / max(cdf[-1] - cdf[0], 1.0)
-        t = cdf[bins]
-    index[finite] = np.minimum(t * LEVELS, LEVELS - 1).astype(np.uint8)
-    return index
+    return Normalizer.fit(values, how)(values)
 
 
 def shade(
@@ -135,3 +181,18 @@ def shade(
 ) -> np.ndarray:
     """Colour escape values: an RGBA image of shape ``values.shape + (4,)``, dtype uint8."""
     return lookup_table(colormap, tuple(inside))[normalize(values, how)]
+
+
+def to_png(
+    values: np.ndarray,
+    colormap: str = "fire",
+    how: str = "eq_hist",
+    inside: tuple[int, int, int, int] = (0, 0, 0, 255),
+) -> bytes:
+    """Encode a frame as PNG bytes, row 0 (``y_range[0]``) at the bottom of the picture."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    rgba = shade(values, colormap, how, inside)[::-1]
+    Image.fromarray(np.ascontiguousarray(rgba)).save(buffer, format="PNG")
+    return buffer.getvalue()

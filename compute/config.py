@@ -184,6 +184,20 @@ class FractalConfig(param.Parameterized):
         values.update(changes)
         return type(self)(**values)
 
+    def preview(self, edge: int = 128) -> FractalConfig:
+        """The same view at a coarse resolution, at most ``edge`` pixels on its longer side.
+
+        A preview costs about 1/64 of a 1024x1024 frame, so it arrives almost at once and
+        shows the new shape while the full frame computes; it also samples the value
+        distribution that the full frame's tiles are coloured with.
+        """
+        scale = min(1.0, edge / max(self.width, self.height))
+        width = max(16, round(self.width * scale))
+        height = max(16, round(self.height * scale))
+        # A coarser grid over the same ranges can fall below the precision check's limit
+        # only if the full frame does, and it has fewer pixels: copy() revalidates anyway.
+        return self.copy(width=width, height=height)
+
     def summary(self) -> str:
         """A one-line human description, e.g. for a job history."""
         (x0, x1), (y0, y1) = self.x_range, self.y_range

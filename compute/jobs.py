@@ -138,6 +138,53 @@ class Job(param.Parameterized):
         """The frame as assembled so far (tiles not yet received hold garbage)."""
         return self._frame
 
+    @property
+    def finished_tiles(self) -> list[TileResult]:
+        """The tiles received so far, in the order they arrived."""
+        return list(self._results)
+
+    def describe(self) -> str:
+        """The state in words, e.g. ``"running: 3 of 16 tiles"`` or ``"done in 412 ms"``."""
+        if self.state == "queued":
+            return f"queued: {self.tiles_total} tiles waiting for a worker"
+        if self.state == "running":
+            return (
+                f"running: {self.tiles_done} of {self.tiles_total} tiles done, "
+                f"{max(self.tiles_started - self.tiles_done, 0)} computing"
+            )
+        if self.state == "done":
+            return f"done in {self.duration * 1000:.0f} ms ({self.tiles_total} tiles)"
+        if self.state == "cached":
+            return "from cache: no task ran"
+        if self.state == "cancelled":
+            return f"cancelled after {self.tiles_done} of {self.tiles_total} tiles"
+        return f"failed: {self.error}"
+
+    def record(self) -> dict:
+        """A plain, JSON-serialisable summary of the job, for a history.
+
+        Keys: ``key``, ``summary``, ``config`` (every parameter but the name, ranges as
+        lists), ``state``, ``cached``, ``submitted_at``, ``duration`` (seconds or None),
+        ``tiles_total``, ``tiles_done`` and ``error``.
+        """
+        config = {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in self.config.param.values().items()
+            if k != "name"
+        }
+        return {
+            "key": self.key,
+            "summary": self.config.summary(),
+            "config": config,
+            "state": self.state,
+            "cached": self.state == "cached",
+            "submitted_at": self.submitted_at,
+            "duration": self.duration,
+            "tiles_total": self.tiles_total,
+            "tiles_done": self.tiles_done,
+            "error": self.error,
+        }
+
     async def wait(self) -> str:
         """Wait until the job reaches a final state; return that state."""
         while not self.done:

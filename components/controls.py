@@ -1,0 +1,83 @@
+"""Widgets for a :class:`~compute.FractalConfig`, built from its own parameters."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from compute import FractalConfig
+
+
+class FractalControls(pn.viewable.Viewer):
+    """Edit a config: fractal, c, iterations, resolution, colour; read the viewport.
+
+    Widgets come from the config's parameters (``from_param``), so they carry its
+    bounds, steps and docs. Sliders are throttled: they write the config when released,
+    not on every pixel of a drag (the explorer debounces what is left).
+    """
+
+    config = param.ClassSelector(
+        class_=FractalConfig, doc="The config the widgets edit, in place.", constant=True
+    )
+    reset = param.Event(doc="Pressed: return to the default viewport.")
+
+    def __init__(self, **params):
+        if "config" not in params:
+            params["config"] = FractalConfig()
+        super().__init__(**params)
+        p = self.config.param
+        self._fractal = pn.widgets.RadioButtonGroup.from_param(
+            p.fractal, button_type="primary", button_style="outline", name="Fractal"
+        )
+        self._c_real = pn.widgets.EditableFloatSlider.from_param(
+            p.c_real, throttled=True, name="c (real)", format="0.000"
+        )
+        self._c_imag = pn.widgets.EditableFloatSlider.from_param(
+            p.c_imag, throttled=True, name="c (imaginary)", format="0.000"
+        )
+        self._max_iter = pn.widgets.EditableIntSlider.from_param(
+            p.max_iter, throttled=True, name="Max iterations"
+        )
+        self._width = pn.widgets.IntInput.from_param(
+            p.width, step=64, name="Width (px)", width=140
+        )
+        self._height = pn.widgets.IntInput.from_param(
+            p.height, step=64, name="Height (px)", width=140
+        )
+        self._colormap = pn.widgets.Select.from_param(p.colormap, name="Colormap")
+        self._normalization = pn.widgets.RadioButtonGroup.from_param(
+            p.normalization, button_type="primary", button_style="outline", name="Normalisation"
+        )
+        self._reset = pn.widgets.Button.from_param(
+            self.param.reset, name="Reset view", button_type="light"
+        )
+        # c means nothing to the Mandelbrot set: hide it rather than let it look active.
+        julia = p.fractal.rx() == "julia"
+        self._c_real.visible = julia
+        self._c_imag.visible = julia
+        self._layout = pn.Column(
+            self._fractal,
+            self._c_real,
+            self._c_imag,
+            self._max_iter,
+            pn.Row(self._width, self._height),
+            pn.pane.Markdown(self._viewport, margin=(0, 10)),
+            self._reset,
+            pn.layout.Divider(),
+            self._colormap,
+            self._normalization,
+            css_classes=["fractal-controls"],
+        )
+
+    @param.depends("config.x_range", "config.y_range")
+    def _viewport(self) -> str:
+        (x0, x1), (y0, y1) = self.config.x_range, self.config.y_range
+        default = FractalConfig.param.x_range.default
+        zoom = (default[1] - default[0]) / (x1 - x0)
+        return (
+            f"**Viewport** Re [{x0:.6g}, {x1:.6g}], Im [{y0:.6g}, {y1:.6g}], "
+            f"zoom {zoom:.3g}x. Drag to pan, scroll or box-select to zoom."
+        )
+
+    def __panel__(self):
+        return self._layout

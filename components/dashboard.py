@@ -1,0 +1,61 @@
+"""The Dask dashboard, embedded: the scheduler's ``/individual-*`` pages as iframes."""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+import param
+
+#: Scheduler pages embedded by default: what the cluster does, how far, with what memory.
+PAGES = {
+    "individual-task-stream": "Task stream",
+    "individual-progress": "Progress",
+    "individual-workers-memory": "Worker memory",
+}
+
+
+def dashboard_base(link: str) -> str:
+    """The dashboard's root from the client's ``dashboard_link`` (which ends in ``/status``).
+
+    The link is Dask's own, so ``distributed.dashboard.link`` (e.g. a Jupyter server proxy
+    path) is already applied: the pages are reached through the same proxy.
+    """
+    link = link.rstrip("/")
+    return link[: -len("/status")] if link.endswith("/status") else link
+
+
+class DaskDashboard(pn.viewable.Viewer):
+    """Iframes of the scheduler's dashboard pages, and a link to the full dashboard."""
+
+    link = param.String(
+        default=None, allow_None=True, doc="The client's dashboard link; None hides the pages."
+    )
+    pages = param.ListSelector(
+        default=list(PAGES), objects=list(PAGES), doc="Which /individual-* pages to embed."
+    )
+    width = param.Integer(default=440, bounds=(200, 2000), doc="Width of the panel.")
+    height = param.Integer(default=220, bounds=(100, 2000), doc="Height of each page.")
+
+    @param.depends("link", "pages", "height")
+    def _content(self):
+        if not self.link:
+            return pn.pane.Markdown("*The Dask dashboard appears once the cluster is reached.*")
+        base = html.escape(dashboard_base(self.link), quote=True)
+        frames = [
+            pn.pane.HTML(
+                f'<iframe src="{base}/{page}" title="{PAGES[page]}" class="dask-{page}" '
+                f'style="width:100%;height:{self.height}px;border:0"></iframe>',
+                width=self.width - 20,
+                height=self.height + 10,
+            )
+            for page in self.pages
+        ]
+        link = pn.pane.HTML(
+            f'<a href="{html.escape(self.link, quote=True)}" target="_blank" '
+            'class="dask-dashboard-link">Open the full Dask dashboard</a>'
+        )
+        return pn.Column(link, *frames)
+
+    def __panel__(self):
+        return pn.Column("### Dask cluster", self._content, width=self.width)

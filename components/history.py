@@ -1,0 +1,63 @@
+"""The session's job history: one row per job, click a row to restore its view."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import panel as pn
+import param
+
+_COLUMNS = ["time", "view", "state", "ms", "tiles", "cache hit"]
+
+
+class JobHistory(pn.viewable.Viewer):
+    """A table of job records (see :meth:`compute.Job.record`), newest first."""
+
+    records = param.List(default=[], item_type=dict, doc="Job records, oldest first.")
+    selected = param.Dict(default=None, allow_None=True, doc="The record of the row last clicked.")
+    limit = param.Integer(default=200, bounds=(1, None), doc="Rows kept.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._table = pn.widgets.Tabulator(
+            self._frame(),
+            disabled=True,
+            show_index=False,
+            selectable=False,
+            sizing_mode="stretch_width",
+            height=260,
+            layout="fit_data_stretch",
+            css_classes=["job-history"],
+        )
+        self._table.on_click(self._clicked)
+
+    def add(self, record: dict) -> None:
+        """Append a record (dropping the oldest beyond :attr:`limit`)."""
+        self.records = [*self.records, record][-self.limit :]
+
+    @param.depends("records", watch=True)
+    def _refresh(self) -> None:
+        self._table.value = self._frame()
+
+    def _frame(self) -> pd.DataFrame:
+        rows = [
+            {
+                "time": dt.datetime.fromtimestamp(r["submitted_at"]).strftime("%H:%M:%S"),
+                "view": r["summary"],
+                "state": r["state"],
+                "ms": None if r["duration"] is None else round(r["duration"] * 1000),
+                "tiles": f"{r['tiles_done']}/{r['tiles_total']}",
+                "cache hit": "yes" if r["cached"] else "",
+            }
+            for r in reversed(self.records)
+        ]
+        return pd.DataFrame(rows, columns=_COLUMNS)
+
+    def _clicked(self, event) -> None:
+        records = list(reversed(self.records))
+        if 0 <= event.row < len(records):
+            self.selected = records[event.row]
+
+    def __panel__(self):
+        return pn.Column("### Job history (click a row to restore it)", self._table)
