@@ -80,6 +80,11 @@ class FractalExplorer(pn.viewable.Viewer):
         default=128, bounds=(16, 512), doc="Longer side of the coarse preview, in pixels."
     )
     sync_url = param.Boolean(default=False, constant=True, doc="Sync the URL query.")
+    autostart = param.Boolean(
+        default=True,
+        constant=True,
+        doc="Render the first frame and watch the cluster once displayed (see start()).",
+    )
     job = param.ClassSelector(class_=Job, allow_None=True, doc="The current job.")
     shown_key = param.String(
         default=None, allow_None=True, doc="Key of the frame the image shows (or previews)."
@@ -151,7 +156,8 @@ class FractalExplorer(pn.viewable.Viewer):
             pn.state.on_session_destroyed(
                 functools.partial(_close_session, explorer_ref=weakref.ref(self))
             )
-        pn.state.onload(self._start)
+        if self.autostart:
+            pn.state.onload(self.start)
 
     # -- layout ----------------------------------------------------------------------------------
     @property
@@ -176,12 +182,16 @@ class FractalExplorer(pn.viewable.Viewer):
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def _start(self) -> None:
-        # The first frame needs no debounce; the watchdog keeps the banner and the
-        # dashboard link current and retries a lost cluster.
-        if self._closed:
+    def start(self) -> None:
+        """Render the first frame now and start watching the cluster (every second).
+
+        Called when the page has loaded (unless ``autostart=False``). The watchdog keeps
+        the banner and the dashboard link current, retries a lost cluster and resumes the
+        work when it is back.
+        """
+        if self._closed or self._watchdog is not None:
             return
-        self._watchdog = pn.state.add_periodic_callback(self._watch_cluster, period=1000)
+        self._watchdog = pn.state.add_periodic_callback(self.check_cluster, period=1000)
         pn.state.execute(self.render)
 
     def close(self) -> None:
@@ -351,7 +361,8 @@ class FractalExplorer(pn.viewable.Viewer):
         self.history.add(record)
 
     # -- the cluster ----------------------------------------------------------------------------
-    async def _watch_cluster(self) -> None:
+    async def check_cluster(self) -> None:
+        """Update the cluster status and banner; reconnect and resume if needed."""
         status = self.connection.status
         was = self.cluster_status
         self.cluster_status = status
