@@ -27,7 +27,7 @@ class FractalControls(pn.viewable.Viewer):
         super().__init__(**params)
         p = self.config.param
         self._fractal = pn.widgets.RadioButtonGroup.from_param(
-            p.fractal, button_type="primary", button_style="outline", name="Fractal"
+            p.fractal, color="primary", variant="outline", name="Fractal"
         )
         self._c_real = pn.widgets.EditableFloatSlider.from_param(
             p.c_real, throttled=True, name="c (real)", format="0.000"
@@ -46,10 +46,10 @@ class FractalControls(pn.viewable.Viewer):
         )
         self._colormap = pn.widgets.Select.from_param(p.colormap, name="Colormap")
         self._normalization = pn.widgets.RadioButtonGroup.from_param(
-            p.normalization, button_type="primary", button_style="outline", name="Normalisation"
+            p.normalization, color="primary", variant="outline", name="Normalisation"
         )
         self._reset = pn.widgets.Button.from_param(
-            self.param.reset, name="Reset view", button_type="light"
+            self.param.reset, name="Reset view", color="light"
         )
         # c means nothing to the Mandelbrot set: hide it rather than let it look active.
         julia = p.fractal.rx() == "julia"

@@ -128,7 +128,7 @@ class FractalExplorer(pn.viewable.Viewer):
             callback=self._png,
             filename="fractal.png",
             label="Download PNG",
-            button_type="light",
+            color="light",
             css_classes=["download-png"],
         )
         self._alert = pn.pane.Alert(
@@ -234,7 +234,7 @@ class FractalExplorer(pn.viewable.Viewer):
         )
 
     # -- watchers: parameters in, a call into compute/ ----------------------------------------
-    def _compute_changed(self, events) -> None:
+    def _compute_changed(self, *events) -> None:
         names = {e.name for e in events}
         if names & {"x_range", "y_range"} and (
             self.view.x_range != self.config.x_range or self.view.y_range != self.config.y_range
@@ -246,14 +246,14 @@ class FractalExplorer(pn.viewable.Viewer):
     async def _debounced(self) -> None:
         self._debouncer.trigger()
 
-    def _zoomed(self, _event) -> None:
+    def _zoomed(self, *_events) -> None:
         if (self.view.x_range, self.view.y_range) != (self.config.x_range, self.config.y_range):
             try:
                 self.config.param.update(x_range=self.view.x_range, y_range=self.view.y_range)
             except ValueError as exc:
                 self._refuse(exc)
 
-    def _display_changed(self, events) -> None:
+    def _display_changed(self, *events) -> None:
         for event in events:
             if event.name == "colormap":
                 self.view.colormap = event.new

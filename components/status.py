@@ -46,7 +46,7 @@ class JobStatus(pn.viewable.Viewer):
         self._cancel = pn.widgets.Button.from_param(
             self.param.cancel,
             name="Cancel",
-            button_type="danger",
+            color="danger",
             disabled=True,
             css_classes=["cancel-button"],
         )
@@ -65,9 +65,8 @@ class JobStatus(pn.viewable.Viewer):
     )
     def _draw(self) -> None:
         state, job = self.state, self.job
-        colour = _COLOURS[state]
         self._badge.object = (
-            f'<span class="job-state" data-state="{state}" style="background:{colour};'
+            f'<span class="job-state" data-state="{state}" style="background:{_COLOURS[state]};'
             'color:white;border-radius:1em;padding:0.25em 0.8em;font-weight:600">'
             f"{_LABELS.get(state, state)}</span>"
         )
@@ -77,9 +76,11 @@ class JobStatus(pn.viewable.Viewer):
             text = "cancelled by you" if state == "cancelled" else job.describe()
             value, total = job.tiles_done, max(job.tiles_total, 1)
         self._text.object = f'<span data-state="{state}">{html.escape(text)}</span>'
-        self._progress.param.update(
-            value=value, max=total, bar_color="danger" if state == "failed" else "primary"
-        )
+        # value is bounded by max: move it out of the way before max changes.
+        self._progress.value = 0
+        colour = "danger" if state == "failed" else "primary"
+        self._progress.param.update(max=total, bar_color=colour)
+        self._progress.value = value
         self._cancel.disabled = state not in ("queued", "running")
 
     def __panel__(self):

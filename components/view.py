@@ -113,7 +113,9 @@ class FractalView(pn.viewable.Viewer):
         )
         self._pane = pn.pane.HoloViews(overlay, linked_axes=False)
         self._banner = pn.pane.Alert(
-            self.param.stale_reason.rx.pipe(lambda r: r or "Showing an older view."),
+            # pn.bind, not .rx: param 2.4.2 drops an .rx update when it arrives in the same
+            # param.update() as the `visible` parameter below.
+            pn.bind(lambda r: r or "Showing an older view.", self.param.stale_reason),
             alert_type="warning",
             visible=self.param.stale,
             margin=(0, 10),

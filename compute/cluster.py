@@ -30,7 +30,9 @@ def configured_address() -> str | None:
     The environment is read at call time, as well as the config Dask loaded at import, so
     that a variable set after ``import dask`` still counts.
     """
-    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None)
+    # An empty value (``DASK_SCHEDULER_ADDRESS=``) means unset, as it does to a shell user.
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    return address or dask.config.get("scheduler-address", None) or None
 
 
 class ClusterConnection:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 import pytest
 import pytest_asyncio
 from distributed import Client, LocalCluster
+from support import ExternalCluster
 
 from compute.diagnostics import ExecutionCounter, KernelWarmup
 
@@ -58,3 +60,18 @@ def eventually():
     generous limit that only a genuine hang reaches.
     """
     return _eventually
+
+
+@pytest.fixture
+def external_cluster(tmp_path):
+    """A `dask scheduler` + one `dask worker` (1 thread) as subprocesses."""
+    cluster = ExternalCluster(tmp_path)
+    cluster.start_scheduler()
+    cluster.start_worker()
+    try:
+        yield cluster
+    finally:
+        codes = cluster.stop()
+    # Stopped by SIGTERM, the dask CLI shuts down cleanly; anything else is a crash.
+    crashed = [(n, c) for n, c in codes if c not in (0, -signal.SIGTERM)]
+    assert not crashed, f"{crashed}\n{cluster.log('scheduler')}\n{cluster.log('worker')}"

@@ -5,111 +5,15 @@ after the scheduler dies and comes back."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support import free_port
 
 from compute import ClusterConnection, FractalConfig, JobManager, render
 from compute.diagnostics import ExecutionCounter, executed_tasks
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
-
-DASK = str(Path(sys.executable).with_name("dask"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ExternalCluster:
-    """`dask scheduler` and `dask worker` processes, each in its own process group."""
-
-    def __init__(self, logs: Path):
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.logs = logs
-        self.scheduler: subprocess.Popen | None = None
-        self.worker: subprocess.Popen | None = None
-        self.stopped: list[subprocess.Popen] = []
-
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
-        # The child keeps its own descriptor; ours is closed at once.
-        with open(self.logs / f"{name}.log", "ab") as log:
-            return subprocess.Popen(
-                [DASK, *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def start_scheduler(self) -> None:
-        self.scheduler = self._spawn(
-            "scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-            "--no-dashboard",
-        )  # fmt: skip
-
-    def start_worker(self) -> None:
-        self.worker = self._spawn(
-            "worker", "worker", self.address, "--nworkers", "1", "--nthreads", "1",
-            "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "120",
-        )  # fmt: skip
-
-    def kill_scheduler(self) -> None:
-        os.killpg(self.scheduler.pid, signal.SIGKILL)
-        self.scheduler.wait(timeout=30)
-        assert self.scheduler.returncode == -signal.SIGKILL
-
-    def restart_worker(self) -> None:
-        """A worker whose scheduler died gives up; a supervisor (here, us) starts another.
-
-        Whether the old one already exited (with an error: its scheduler vanished) or
-        still retries is a race, so its exit code is not judged; it is always reaped.
-        """
-        if self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGTERM)
-        self.worker.wait(timeout=60)
-        self.start_worker()
-
-    def stop(self) -> list[tuple[str, int]]:
-        """Terminate what still runs; return (name, returncode) of each process."""
-        codes = []
-        for name, proc in (("worker", self.worker), ("scheduler", self.scheduler)):
-            if proc is None:
-                continue
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
-            codes.append((name, proc.returncode))
-        return codes
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")
-
-
-@pytest.fixture
-def external_cluster(tmp_path):
-    cluster = ExternalCluster(tmp_path)
-    cluster.start_scheduler()
-    cluster.start_worker()
-    try:
-        yield cluster
-    finally:
-        codes = cluster.stop()
-    # Stopped by SIGTERM, the dask CLI shuts down cleanly; anything else is a crash.
-    crashed = [(n, c) for n, c in codes if c not in (0, -signal.SIGTERM)]
-    assert not crashed, f"{crashed}\n{cluster.log('scheduler')}\n{cluster.log('worker')}"
 
 
 def light(n: int = 0) -> FractalConfig:

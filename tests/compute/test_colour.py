@@ -1,19 +1,26 @@
-"""Colour: lookup tables, normalisation of escape values to indices, shading."""
+"""Colour: lookup tables, normalisation of escape values to indices (fitted once, applied to
+tiles), shading, PNG export."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from compute import FractalConfig, render, split
 from compute.colour import (
     COLORMAPS,
     INSIDE,
     LEVELS,
     NORMALIZATIONS,
+    Normalizer,
     lookup_table,
     normalize,
     palette_hex,
     shade,
+    to_png,
 )
 
 
@@ -198,3 +205,102 @@ def test_shade_inside_colour_as_list():
     assert tuple(image[1, 1]) == (1, 2, 3, 4)
     assert tuple(image[0, 1]) == tuple(lookup_table("kbc")[0])
     assert tuple(image[1, 0]) == tuple(lookup_table("kbc")[LEVELS - 1])
+
+
+# --- Normalizer: fitted once, applied to every tile --------------------------------
+
+
+@pytest.mark.parametrize("how", NORMALIZATIONS)
+def test_normalize_is_a_normalizer_fitted_on_its_own_values(how):
+    values = sample_values(4)
+    np.testing.assert_array_equal(normalize(values, how), Normalizer.fit(values, how)(values))
+
+
+@pytest.mark.parametrize("how", NORMALIZATIONS)
+def test_normalizer_fitted_on_a_preview_colours_tiles_like_the_whole_frame(how):
+    config = FractalConfig(max_iter=200, width=512, height=512)
+    frame = render(config)
+    sample = render(config.preview(64))
+    fit = Normalizer.fit(sample, how)
+    assert fit.how == how
+    assert fit.lo == np.nanmin(sample)
+    assert fit.hi == np.nanmax(sample)
+    whole = fit(frame)
+    assert whole.dtype == np.uint8
+    assert (whole[np.isnan(frame)] == INSIDE).all()
+    tiles = split(config.width, config.height)
+    assert len(tiles) == 4
+    for tile in tiles:
+        np.testing.assert_array_equal(fit(frame[tile.slices]), whole[tile.slices])
+    # Why it matters: each tile normalised on its own gets colours of its own.
+    assert any(
+        not np.array_equal(normalize(frame[tile.slices], how), whole[tile.slices])
+        for tile in tiles
+    )
+
+
+@pytest.mark.parametrize("how", NORMALIZATIONS)
+def test_normalizer_clips_values_outside_the_fitted_range(how):
+    fit = Normalizer.fit(np.linspace(10.0, 20.0, 101), how)
+    index = fit(np.array([-5.0, 9.999, 10.0, 20.0, 20.001, 1e9, np.nan, np.inf]))
+    assert index.tolist() == [0, 0, 0, LEVELS - 1, LEVELS - 1, LEVELS - 1, INSIDE, INSIDE]
+
+
+@pytest.mark.parametrize("how", NORMALIZATIONS)
+def test_normalizer_fitted_on_all_nan(how):
+    fit = Normalizer.fit(np.full((3, 4), np.nan), how)
+    index = fit(np.full((2, 5), np.nan))
+    assert index.shape == (2, 5)
+    assert (index == INSIDE).all()
+    # With no escaped sample there is no range to spread over: escaped values get colour 0.
+    assert fit(np.array([1.0, np.nan, 5.0])).tolist() == [0, INSIDE, 0]
+
+
+def test_normalizer_does_not_modify_its_input():
+    values = sample_values(5)
+    before = values.copy()
+    Normalizer.fit(values, "eq_hist")(values)
+    np.testing.assert_array_equal(values, before)
+
+
+def test_normalizer_rejects_unknown_normalization():
+    with pytest.raises(ValueError, match="Unknown normalization"):
+        Normalizer.fit(np.zeros(3), "sqrt")
+    with pytest.raises(ValueError, match="Unknown normalization"):
+        Normalizer("sqrt", 0.0, 1.0)
+
+
+# --- PNG -------------------------------------------------------------------------
+
+
+def gradient(height: int = 6, width: int = 10) -> np.ndarray:
+    values = np.arange(height * width, dtype=np.float64).reshape(height, width)
+    values[0, 0] = np.nan  # inside the set: bottom-left corner of the picture
+    return values
+
+
+def decode(png: bytes) -> Image.Image:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return Image.open(io.BytesIO(png))
+
+
+def test_to_png_is_the_shaded_frame_with_row_0_at_the_bottom():
+    values = gradient()
+    image = decode(to_png(values, "kbc", "linear"))
+    assert image.format == "PNG"
+    assert image.size == (10, 6)  # (width, height)
+    assert image.mode == "RGBA"
+    pixels = np.asarray(image)
+    expected = shade(values, "kbc", "linear")
+    np.testing.assert_array_equal(pixels[-1], expected[0])
+    np.testing.assert_array_equal(pixels[0], expected[-1])
+    np.testing.assert_array_equal(pixels[::-1], expected)
+    assert tuple(pixels[-1, 0]) == (0, 0, 0, 255)
+
+
+def test_to_png_defaults_and_inside_colour():
+    values = gradient(5, 7)
+    np.testing.assert_array_equal(np.asarray(decode(to_png(values))), shade(values)[::-1])
+    pixels = np.asarray(decode(to_png(values, "viridis", "log", inside=(1, 2, 3, 4))))
+    assert tuple(pixels[-1, 0]) == (1, 2, 3, 4)
+    np.testing.assert_array_equal(pixels[::-1], shade(values, "viridis", "log", (1, 2, 3, 4)))

@@ -1,4 +1,4 @@
-"""FractalConfig: bounds, cross-field validation, the cache key, copy and summary."""
+"""FractalConfig: bounds, cross-field validation, the cache key, copy, summary and preview."""
 
 from __future__ import annotations
 
@@ -296,3 +296,67 @@ def test_summary_mandelbrot():
         y_range=(-1.0, 1.0),
     )
     assert cfg.summary() == "mandelbrot, 1000 it, 300x200, x[-2.25, 0.75] y[-1, 1]"
+
+
+# --- preview --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "edge", "expected"),
+    [
+        ((1024, 1024), 128, (128, 128)),
+        ((1024, 512), 128, (128, 64)),
+        ((300, 900), 128, (43, 128)),  # 300 * 128 / 900 = 42.7
+        ((1000, 1000), 250, (250, 250)),
+        ((4096, 64), 128, (128, 16)),  # 64 / 32 = 2, raised to the minimum of 16
+        ((64, 4096), 16, (16, 16)),
+        ((100, 60), 128, (100, 60)),  # already small: kept as it is
+    ],
+)
+def test_preview_size(size, edge, expected):
+    width, height = size
+    preview = FractalConfig(width=width, height=height, max_iter=100).preview(edge)
+    assert (preview.width, preview.height) == expected
+    assert max(preview.width, preview.height) <= edge
+    assert min(preview.width, preview.height) >= 16
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 768), (640, 1024), (2000, 1000)])
+def test_preview_keeps_the_aspect_ratio(width, height):
+    preview = FractalConfig(width=width, height=height, max_iter=100).preview(128)
+    assert max(preview.width, preview.height) == 128
+    # Within the rounding of one pixel on the shorter side.
+    short, long = sorted((preview.width, preview.height))
+    assert abs(short - long * min(width, height) / max(width, height)) <= 0.5
+
+
+def test_preview_default_edge_is_128():
+    preview = FractalConfig(width=2048, height=1024).preview()
+    assert (preview.width, preview.height) == (128, 64)
+
+
+def test_preview_keeps_the_view_and_gets_its_own_key():
+    config = FractalConfig(
+        fractal="julia",
+        c_real=0.285,
+        c_imag=0.01,
+        max_iter=321,
+        width=1024,
+        height=768,
+        x_range=(-1.0, 0.5),
+        y_range=(-0.3, 0.7),
+        colormap="kbc",
+        normalization="log",
+    )
+    preview = config.preview(128)
+    assert preview is not config
+    assert (preview.width, preview.height) == (128, 96)
+    for name in set(COMPUTE_PARAMS + DISPLAY_PARAMS) - {"width", "height"}:
+        assert getattr(preview, name) == getattr(config, name), name
+    assert preview.key != config.key
+    assert (config.width, config.height) == (1024, 768)  # the original is untouched
+
+
+def test_preview_of_a_small_frame_is_the_same_computation():
+    config = FractalConfig(fractal="mandelbrot", width=96, height=64, max_iter=50)
+    assert config.preview(128).key == config.key

@@ -7,6 +7,9 @@ cancellation rather than infer them from futures.
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -19,6 +22,7 @@ from compute import (
     JobRegistry,
     render,
 )
+from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
 from compute.diagnostics import executed_tasks
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
@@ -259,3 +263,103 @@ async def test_one_registry_per_client(client):
     assert JobManager(client).registry is JobManager(client).registry is registry
     with pytest.raises(ValueError, match="already has a JobRegistry"):
         JobRegistry(client)
+
+
+# --- describe() and record(): what a status line and a history show ---------------------
+
+RECORD_KEYS = {
+    "key",
+    "summary",
+    "config",
+    "state",
+    "cached",
+    "submitted_at",
+    "duration",
+    "tiles_total",
+    "tiles_done",
+    "error",
+}
+
+
+def restored(record: dict) -> FractalConfig:
+    """The config a record describes, rebuilt from its JSON form."""
+    return FractalConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()}
+    )
+
+
+async def test_describe_a_queued_running_and_cancelled_job(client, eventually):
+    manager = JobManager(client)
+    job = manager.submit(heavy(20))
+    assert job.describe() == "queued: 16 tiles waiting for a worker"
+    await eventually(lambda: job.state == "running", "a worker to start a tile")
+    done, started, text = job.tiles_done, job.tiles_started, job.describe()
+    assert started >= 1
+    assert text == f"running: {done} of 16 tiles done, {started - done} computing"
+    manager.cancel()
+    assert job.describe() == f"cancelled after {job.tiles_done} of 16 tiles"
+
+
+async def test_describe_a_done_cached_and_failed_job(client):
+    config = light(20)
+    job = JobManager(client).submit(config)
+    await job.result()
+    match = re.fullmatch(r"done in (\d+) ms \(1 tiles\)", job.describe())
+    assert match is not None, job.describe()
+    assert abs(int(match[1]) - job.duration * 1000) <= 0.5
+
+    cached = JobManager(client).submit(config)
+    assert cached.describe() == "from cache: no task ran"
+
+    failed = JobManager(client).submit(SlippedThrough(max_iter=120, width=256, height=256))
+    await failed.wait()
+    assert failed.describe().startswith("failed: ValueError: max_iter must be at least 1")
+
+
+async def test_record_of_a_done_job_is_json_and_rebuilds_the_config(client):
+    config = light(21).copy(colormap="kbc", normalization="log", x_range=(-1.5, 1.25))
+    job = JobManager(client).submit(config)
+    await job.result()
+    record = job.record()
+    assert set(record) == RECORD_KEYS
+    assert json.loads(json.dumps(record)) == record
+    assert record["key"] == config.key
+    assert record["summary"] == config.summary()
+    assert record["state"] == "done"
+    assert record["cached"] is False
+    assert record["submitted_at"] == job.submitted_at
+    assert record["duration"] == job.duration
+    assert record["duration"] >= 0
+    assert (record["tiles_total"], record["tiles_done"]) == (1, 1)
+    assert record["error"] is None
+    assert set(record["config"]) == set(COMPUTE_PARAMS + DISPLAY_PARAMS)
+    assert record["config"]["x_range"] == [-1.5, 1.25]
+    assert record["config"]["colormap"] == "kbc"
+    again = restored(record)
+    assert again.key == config.key
+    assert (again.colormap, again.normalization) == ("kbc", "log")
+
+
+async def test_record_of_a_cached_failed_and_cancelled_job(client):
+    config = light(22)
+    await JobManager(client).submit(config).result()
+    cached = JobManager(client).submit(config).record()
+    assert json.loads(json.dumps(cached)) == cached
+    assert cached["state"] == "cached"
+    assert cached["cached"] is True
+    assert cached["tiles_done"] == cached["tiles_total"] == 1
+
+    failed = JobManager(client).submit(SlippedThrough(max_iter=121, width=256, height=256))
+    await failed.wait()
+    record = failed.record()
+    assert json.loads(json.dumps(record)) == record
+    assert (record["state"], record["cached"]) == ("failed", False)
+    assert record["error"].startswith("ValueError: max_iter must be at least 1")
+
+    manager = JobManager(client)
+    job = manager.submit(heavy(22))
+    manager.cancel()
+    record = job.record()
+    assert json.loads(json.dumps(record)) == record
+    assert (record["state"], record["cached"], record["tiles_done"]) == ("cancelled", False, 0)
+    assert record["duration"] is not None

@@ -1,0 +1,457 @@
+"""FractalExplorer against the real LocalCluster: parameters in, jobs out, panes updated.
+
+Explorers are built with ``autostart=False`` and driven as a page would drive them: by
+setting the config's parameters (what the widgets do), by ``render()`` (the page load) and
+``check_cluster()`` (the watchdog's tick), and by the events a browser sends (button and
+table clicks, the plot's range stream). Work done on the cluster is counted on the workers
+(``ExecutionCounter``), independently of what the explorer reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections import Counter
+
+import numpy as np
+import panel as pn
+import pytest
+from bokeh.events import ButtonClick
+from bokeh.models import Model
+from panel.models.tabulator import CellClickEvent
+from PIL import Image
+
+from components import FractalExplorer
+from components.view import tile_bounds
+from compute import ClusterConnection, FractalConfig, Normalizer, render, split, to_png
+from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
+from compute.diagnostics import executed_tasks
+from compute.tiles import MAX_TILES_PER_AXIS
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.asyncio,
+    # Bokeh's ColumnDataSource.from_df (the history's Tabulator) calls
+    # DataFrame.reset_index(inplace=True), which pandas 3.1 deprecates: third-party.
+    pytest.mark.filterwarnings(
+        "ignore:The inplace keyword in DataFrame.reset_index is deprecated:DeprecationWarning"
+    ),
+]
+
+DEFAULT_RANGE = FractalConfig.param.x_range.default
+
+
+def light(n: int, size: int = 256) -> FractalConfig:
+    """A cheap frame; ``n`` makes distinct configs (and so distinct task keys)."""
+    return FractalConfig(
+        c_real=-0.75 + n * 1e-3, c_imag=0.11, max_iter=100, width=size, height=size
+    )
+
+
+def heavy(n: int) -> FractalConfig:
+    """16 tiles of about 0.25 s each: c lies in the Mandelbrot set, every pixel costs
+    max_iter iterations (see tests/compute/test_jobs.py)."""
+    return FractalConfig(
+        c_real=-0.1,
+        c_imag=0.14 + n * 1e-3,
+        x_range=(-0.5, 0.5),
+        y_range=(-0.5, 0.5),
+        max_iter=4000,
+        width=1024,
+        height=1024,
+    )
+
+
+_TILE_KEY = re.compile(r"fractal-tile-([a-z]+-[0-9a-f]{24})")
+
+
+async def frames_run(client) -> Counter:
+    """Tiles executed on the workers since the test began, by job key."""
+    return Counter(_TILE_KEY.search(key)[1] for key, _ in await executed_tasks(client))
+
+
+async def workers_idle(client) -> bool:
+    """No task on any worker, including cancelled tiles still executing."""
+    counts = await client.run(lambda dask_worker: len(dask_worker.state.tasks))
+    return not any(counts.values())
+
+
+def rendered(explorer: FractalExplorer) -> bool:
+    """The config asked for is finished, shown and in the history."""
+    job, records = explorer.job, explorer.history.records
+    return (
+        job is not None
+        and job.key == explorer.config.key
+        and job.done
+        and explorer.shown_key == job.key
+        and bool(records)
+        and records[-1]["key"] == job.key
+    )
+
+
+def pipe_data(explorer: FractalExplorer) -> list:
+    view = explorer.view
+    return [view._preview.data, *(pipe.data for pipe in view._tiles)]
+
+
+def slot(tile) -> int:
+    return tile.row * MAX_TILES_PER_AXIS + tile.col
+
+
+def viewport_text(explorer: FractalExplorer) -> str:
+    (markdown,) = explorer.controls.__panel__().select(pn.pane.Markdown)
+    return markdown.object
+
+
+# -- first frame ---------------------------------------------------------------------------
+
+
+async def test_first_render_shows_the_frame_and_records_it(
+    client, connection, explorers, eventually
+):
+    config = light(1)
+    explorer = explorers(config)
+    assert explorer.config is config
+    assert explorer.job is None
+    assert explorer.status.state == "idle"
+
+    job = await explorer.render()
+    assert explorer.job is job
+    assert explorer.status.job is job
+    assert job.key == config.key
+    await eventually(lambda: rendered(explorer), "the first frame")
+
+    assert job.state == "done"
+    assert explorer.shown_key == config.key
+    assert explorer.view.stale is False
+    assert explorer.message == ""
+    assert 'data-state="done"' in explorer.status._badge.object
+    (record,) = explorer.history.records
+    assert (record["key"], record["state"], record["cached"]) == (config.key, "done", False)
+    assert explorer.history._table.value["view"].tolist() == [config.summary()]
+
+    # The preview, then the tile, both coloured with the fit of the preview's values.
+    preview = config.preview(explorer.preview_edge)
+    sample = render(preview)
+    fit = Normalizer.fit(sample, config.normalization)
+    shown = explorer.view._preview.data
+    np.testing.assert_array_equal(shown["values"], np.flipud(fit(sample)))
+    assert shown["bounds"] == (-1.6, -1.6, 1.6, 1.6)
+    (tile,) = split(config.width, config.height)
+    shown = explorer.view._tiles[slot(tile)].data
+    np.testing.assert_array_equal(shown["values"], np.flipud(fit(render(config))))
+    assert shown["bounds"] == tile_bounds(config, tile)
+
+    assert await frames_run(client) == Counter({config.key: 1, preview.key: 1})
+
+    await explorer.check_cluster()
+    assert explorer.cluster_status == "connected"
+    assert explorer.cluster_error == ""
+    assert explorer.dashboard.link is not None
+    assert explorer.dashboard.link == connection.dashboard_link
+    assert explorer.job is job  # the watchdog's tick does not resubmit
+
+
+async def test_download_is_the_png_of_the_finished_frame(explorers, eventually):
+    config = light(2).copy(colormap="kbc", normalization="log")
+    explorer = explorers(config)
+    assert explorer._download.callback() is None  # nothing finished yet
+    await explorer.render()
+    await eventually(lambda: rendered(explorer), "the frame")
+    png = explorer._download.callback().getvalue()
+    assert explorer._download.filename == f"{config.key}.png"
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (config.width, config.height)
+    assert png == to_png(render(config), "kbc", "log")
+
+
+async def test_the_whole_explorer_renders():
+    connection = ClusterConnection(address="tcp://127.0.0.1:1", timeout=1)
+    explorer = FractalExplorer(config=light(3), connection=connection, autostart=False)
+    try:
+        root = pn.panel(explorer).get_root()
+        classes = {c for m in root.select({"type": Model}) for c in getattr(m, "css_classes", [])}
+        for part in ("fractal-controls", "fractal-view", "job-history", "download-png"):
+            assert part in classes, part
+        assert connection.status == "idle"  # displaying it connects to nothing
+    finally:
+        explorer.close()
+        await connection.close()
+
+
+# -- changes -------------------------------------------------------------------------------
+
+
+async def test_a_compute_change_marks_the_view_stale_until_its_frame_arrives(
+    explorers, eventually
+):
+    explorer = explorers(light(4))
+    first = await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+
+    explorer.config.c_real = -0.7
+    # At once, before the debounce lets a job start:
+    assert explorer.job is first
+    assert explorer.shown_key == first.key
+    assert explorer.view.stale is True
+    assert explorer.view.stale_reason == "Rendering the new view…"
+    assert explorer.view._banner.visible is True
+    banner_text = explorer.view._banner.object
+
+    await eventually(lambda: rendered(explorer), "the new frame")
+    assert explorer.job is not first
+    assert explorer.job.config.c_real == -0.7
+    assert explorer.view.stale is False
+    assert explorer.view._banner.visible is False
+    assert [r["key"] for r in explorer.history.records] == [first.key, explorer.config.key]
+    # What the banner said while the frame was computing.
+    assert banner_text == "Rendering the new view…"
+
+
+async def test_a_burst_of_changes_renders_only_the_last(client, explorers, eventually):
+    explorer = explorers(light(5, size=512), debounce=1.0)
+    await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    before = await frames_run(client)
+
+    values = [-0.7 + n * 1e-3 for n in range(1, 11)]
+    for value in values:  # a slider dragged over ten values, faster than the debounce
+        explorer.config.c_real = value
+        await asyncio.sleep(0)
+    assert explorer.view.stale is True
+    await eventually(lambda: rendered(explorer), "the last value's frame")
+
+    final = explorer.config
+    assert final.c_real == values[-1]
+    ran = await frames_run(client) - before
+    # Four tiles of the frame and the one-tile preview, of the last value only.
+    assert ran == Counter({final.key: 4, final.preview(explorer.preview_edge).key: 1})
+    assert len(explorer.history.records) == 2
+
+
+async def test_a_colormap_change_recolours_without_a_task(client, explorers, eventually):
+    explorer = explorers(light(6))
+    job = await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    shown = pipe_data(explorer)
+    before = await frames_run(client)
+
+    explorer.config.colormap = "kbc"
+    assert explorer.view.colormap == "kbc"
+    assert explorer.controls._colormap.value == "kbc"
+    assert explorer.view.stale is False
+    # Give a wrongly scheduled job more than the debounce time to show up.
+    await asyncio.sleep(3 * explorer.debounce)
+    assert explorer.job is job
+    assert len(explorer.history.records) == 1
+    assert all(a is b for a, b in zip(pipe_data(explorer), shown, strict=True))
+    assert await frames_run(client) == before
+
+
+async def test_a_normalization_change_redraws_without_a_task(client, explorers, eventually):
+    config = light(7, size=512)
+    explorer = explorers(config)
+    job = await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    tiles = split(config.width, config.height)
+    shown = pipe_data(explorer)
+    before = await frames_run(client)
+
+    explorer.config.normalization = "linear"
+
+    now = pipe_data(explorer)
+    assert now[0] is not shown[0]
+    assert all(now[1 + slot(t)] is not shown[1 + slot(t)] for t in tiles)
+    sample, frame = render(config.preview(explorer.preview_edge)), render(config)
+    fit = Normalizer.fit(sample, "linear")
+    np.testing.assert_array_equal(now[0]["values"], np.flipud(fit(sample)))
+    assert not np.array_equal(now[0]["values"], shown[0]["values"])
+    for tile in tiles:
+        data = now[1 + slot(tile)]
+        np.testing.assert_array_equal(data["values"], np.flipud(fit(frame[tile.slices])))
+        assert data["bounds"] == tile_bounds(config, tile)
+    await asyncio.sleep(3 * explorer.debounce)
+    assert explorer.job is job
+    assert await frames_run(client) == before
+
+
+async def test_an_invalid_config_is_refused_then_a_valid_one_renders(
+    client, explorers, eventually
+):
+    explorer = explorers(light(8))
+    job = await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    before = await frames_run(client)
+
+    # Each value within its bounds; together over the pixel budget.
+    explorer.config.param.update(width=4096, height=4096, max_iter=20_000)
+    await eventually(lambda: explorer.message, "the refusal")
+    assert explorer.message.startswith(
+        "Not rendered: width x height x max_iter = 4096 x 4096 x 20000"
+    )
+    assert "over the budget" in explorer.message
+    assert explorer._alert.visible is True
+    assert explorer.job is job
+    assert explorer.status.job is job
+    assert explorer.view.stale is True
+    assert explorer.view.stale_reason == "Showing an older view: the requested one is invalid."
+    assert await explorer.render() is None
+    assert await frames_run(client) == before
+
+    explorer.config.param.update(width=128, height=128, max_iter=120)
+    await eventually(lambda: rendered(explorer), "the valid frame")
+    assert explorer.message == ""
+    assert explorer._alert.visible is False
+    assert explorer.view.stale is False
+    # 128 x 128 is its own preview: one tile, once.
+    assert await frames_run(client) - before == Counter({explorer.config.key: 1})
+
+
+# -- cancelling and sharing ----------------------------------------------------------------
+
+
+async def test_cancel_stops_a_slow_frame(client, explorers, eventually):
+    explorer = explorers(heavy(1))
+    job = await explorer.render()
+    await eventually(lambda: job.state == "running", "a worker to start a tile")
+
+    explorer.status._cancel._process_event(ButtonClick(None))  # the Cancel button
+
+    assert job.state == "cancelled"
+    assert explorer.status.state == "cancelled"
+    assert 'data-state="cancelled"' in explorer.status._badge.object
+    assert explorer.status._cancel.disabled is True
+    assert [(r["key"], r["state"]) for r in explorer.history.records] == [(job.key, "cancelled")]
+    assert explorer.view.stale is True
+    assert explorer.view.stale_reason == "Cancelled: the image is incomplete."
+    await eventually(lambda: workers_idle(client), "the started tiles to finish")
+    assert (await frames_run(client))[job.key] < job.tiles_total
+    assert len(explorer.history.records) == 1
+
+
+async def test_two_explorers_share_a_job_and_one_leaving_does_not_cancel_it(
+    client, explorers, eventually
+):
+    config = light(9, size=1024)
+    one = explorers(config.copy())
+    two = explorers(config.copy(colormap="kbc"))
+    job = await one.render()
+    assert await two.render() is job
+    assert one.status.job is two.status.job is job
+    assert job.tiles_total == 16
+
+    one.close()  # its tab closed; the other still wants the frame
+    assert not job.done
+    assert await job.wait() == "done"
+    await eventually(lambda: rendered(two), "the other explorer to show it")
+    assert one.history.records == []
+    ran = await frames_run(client)
+    assert ran[config.key] == 16
+    assert ran[config.preview(two.preview_edge).key] == 1
+
+
+async def test_closing_the_last_explorer_that_wants_a_job_cancels_it(
+    client, explorers, eventually
+):
+    config = heavy(2)
+    one, two = explorers(config.copy()), explorers(config.copy())
+    job = await one.render()
+    assert await two.render() is job
+    one.close()
+    assert not job.done
+    two.close()
+    assert job.state == "cancelled"
+    assert await two.render() is None  # a closed explorer submits nothing
+    await eventually(lambda: workers_idle(client), "the started tiles to finish")
+    assert (await frames_run(client))[job.key] < job.tiles_total
+
+
+# -- restoring, zooming, resetting ---------------------------------------------------------
+
+
+async def test_clicking_a_history_row_restores_its_view(client, explorers, eventually):
+    first = light(10)
+    explorer = explorers(first.copy())
+    await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    explorer.config.param.update(
+        c_real=-0.6, max_iter=150, x_range=(-1.0, 1.0), y_range=(-0.8, 0.8), colormap="kbc"
+    )
+    await eventually(
+        lambda: rendered(explorer) and explorer.job.key != first.key, "the second frame"
+    )
+    assert len(explorer.history.records) == 2
+    before = await frames_run(client)
+
+    # Row 1 is the older record: newest first.
+    explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=1))
+
+    for name in COMPUTE_PARAMS + DISPLAY_PARAMS:
+        assert getattr(explorer.config, name) == getattr(first, name), name
+    assert explorer.history.selected is None  # ready for the same row to be clicked again
+    assert (explorer.view.x_range, explorer.view.y_range) == (first.x_range, first.y_range)
+    assert explorer.controls._max_iter.value == first.max_iter
+    await eventually(
+        lambda: rendered(explorer) and explorer.job.key == first.key, "the restored frame"
+    )
+    assert explorer.job.state == "cached"
+    assert explorer.history.records[-1]["cached"] is True
+    assert await frames_run(client) == before
+
+
+async def test_zooming_the_plot_renders_the_new_viewport(explorers, eventually):
+    explorer = explorers(light(11))
+    await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+
+    # What Bokeh reports after a box zoom: the plot's new ranges.
+    explorer.view._range_stream.event(x_range=(-1.0, 0.5), y_range=(-0.6, 0.9))
+
+    assert (explorer.config.x_range, explorer.config.y_range) == ((-1.0, 0.5), (-0.6, 0.9))
+    assert explorer.view.stale is True
+    assert viewport_text(explorer).startswith("**Viewport** Re [-1, 0.5], Im [-0.6, 0.9]")
+    await eventually(lambda: rendered(explorer), "the zoomed frame")
+    assert explorer.job.config.x_range == (-1.0, 0.5)
+
+
+async def test_reset_returns_to_the_default_viewport(explorers, eventually):
+    explorer = explorers(light(12).copy(x_range=(-0.5, 0.5), y_range=(-0.25, 0.75)))
+    await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+
+    explorer.controls._reset._process_event(ButtonClick(None))  # the Reset button
+
+    assert explorer.config.x_range == DEFAULT_RANGE
+    assert explorer.config.y_range == FractalConfig.param.y_range.default
+    assert explorer.view.x_range == DEFAULT_RANGE
+    await eventually(lambda: rendered(explorer), "the default view's frame")
+    assert explorer.job.config.x_range == DEFAULT_RANGE
+
+
+# -- the cluster ---------------------------------------------------------------------------
+
+
+async def test_an_unreachable_cluster_is_reported_not_raised():
+    # Nothing listens on port 1: connecting is refused until the timeout.
+    connection = ClusterConnection(address="tcp://127.0.0.1:1", timeout=1)
+    explorer = FractalExplorer(config=light(13), connection=connection, autostart=False)
+    try:
+        assert await explorer.render() is None
+        assert explorer.cluster_error.startswith("Cannot reach the Dask scheduler")
+        assert "tcp://127.0.0.1:1" in explorer.cluster_error
+        assert explorer._banner.visible is True
+        assert explorer.job is None
+        assert explorer.status.state == "idle"
+        assert explorer.message == ""
+        assert explorer.view.stale_reason == (
+            "Showing an older view: the Dask cluster is unreachable."
+        )
+
+        await explorer.check_cluster()  # the watchdog retries, and reports again
+        assert explorer.cluster_status == "lost"
+        assert explorer.cluster_error.startswith("Cannot reach the Dask scheduler")
+        assert explorer.dashboard.link is None
+    finally:
+        explorer.close()
+        await connection.close()

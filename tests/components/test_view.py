@@ -1,0 +1,154 @@
+"""FractalView: layers fed by Pipes, tile extents, the stale banner, colours in the browser.
+
+The view is also rendered to its Bokeh models (``get_root``), as a server would, to check
+what would travel to the browser: image arrays per layer, and the colour mappers' palettes.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pytest
+from bokeh.models import GlyphRenderer
+from bokeh.models import Image as ImageGlyph
+
+from components import FractalView
+from components.view import INSIDE_COLOUR, tile_bounds
+from compute import FractalConfig, split
+from compute.colour import INSIDE, palette_hex
+from compute.tiles import MAX_TILES_PER_AXIS
+
+CONFIG = FractalConfig(
+    width=512, height=256, max_iter=50, x_range=(-2.0, 2.0), y_range=(-1.0, 1.0)
+)
+
+
+def indices(height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, INSIDE + 1, size=(height, width), dtype=np.uint8)
+    values[0, 0] = 7  # row 0 is y_range[0], the bottom of the picture
+    return values
+
+
+def tile_at(config: FractalConfig, row: int, col: int):
+    return next(t for t in split(config.width, config.height) if (t.row, t.col) == (row, col))
+
+
+def image_sources(root) -> list:
+    """The data source of every image layer in the Bokeh document."""
+    return [
+        renderer.data_source
+        for renderer in root.select({"type": GlyphRenderer})
+        if isinstance(renderer.glyph, ImageGlyph)
+    ]
+
+
+def image_arrays(root) -> list[np.ndarray]:
+    """The image array of every layer, as a server would send it to the browser."""
+    return [source.data["image"][0] for source in image_sources(root)]
+
+
+def test_tile_bounds():
+    config = FractalConfig(width=1024, height=512, x_range=(-2.0, 2.0), y_range=(-1.0, 1.0))
+    tile = tile_at(config, 1, 2)
+    assert (tile.x0, tile.x1, tile.y0, tile.y1) == (512, 768, 256, 512)
+    assert tile_bounds(config, tile) == (0.0, 0.0, 1.0, 1.0)
+    first = tile_at(config, 0, 0)
+    assert tile_bounds(config, first) == (-2.0, -1.0, -1.0, 0.0)
+
+
+def test_tile_bounds_cover_the_view_without_gaps():
+    config = FractalConfig(width=1000, height=900, x_range=(-1.3, 0.7), y_range=(-0.4, 1.1))
+    tiles = split(config.width, config.height)
+    extents = [tile_bounds(config, t) for t in tiles]
+    assert min(e[0] for e in extents) == pytest.approx(-1.3)
+    assert max(e[2] for e in extents) == pytest.approx(0.7)
+    assert min(e[1] for e in extents) == pytest.approx(-0.4)
+    assert max(e[3] for e in extents) == pytest.approx(1.1)
+    area = sum((e[2] - e[0]) * (e[3] - e[1]) for e in extents)
+    assert area == pytest.approx(2.0 * 1.5)
+
+
+def test_show_preview_feeds_the_preview_pipe_upside_down():
+    view = FractalView()
+    preview = CONFIG.preview(64)
+    values = indices(preview.height, preview.width)
+    view.show_preview(preview, values)
+    data = view._preview.data
+    np.testing.assert_array_equal(data["values"], np.flipud(values))
+    assert data["values"][-1, 0] == 7
+    assert data["bounds"] == (-2.0, -1.0, 2.0, 1.0)
+
+
+def test_show_tile_feeds_its_slot_and_a_new_preview_clears_it():
+    view = FractalView()
+    tile = tile_at(CONFIG, 0, 1)
+    slot = tile.row * MAX_TILES_PER_AXIS + tile.col
+    untouched = [pipe.data for pipe in view._tiles]
+    values = indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=1)
+    view.show_tile(CONFIG, tile, values)
+
+    np.testing.assert_array_equal(view._tiles[slot].data["values"], np.flipud(values))
+    assert view._tiles[slot].data["bounds"] == tile_bounds(CONFIG, tile) == (0.0, -1.0, 2.0, 1.0)
+    assert all(view._tiles[i].data is untouched[i] for i in range(len(untouched)) if i != slot)
+
+    # The next frame's preview blanks the tiles of this one (and only those).
+    view.show_preview(CONFIG, indices(16, 32))
+    assert isinstance(view._tiles[slot].data, hv.Image)
+    assert view._tiles[slot].data.data.size == 1
+    assert all(view._tiles[i].data is untouched[i] for i in range(len(untouched)) if i != slot)
+
+
+def test_rendered_layers_receive_the_pixels():
+    view = FractalView()
+    root = view.__panel__().get_root()
+    assert len(image_sources(root)) == 1 + MAX_TILES_PER_AXIS**2
+    tile = tile_at(CONFIG, 0, 1)
+    values = indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=2)
+    view.show_tile(CONFIG, tile, values)
+    (source,) = [s for s in image_sources(root) if s.data["image"][0].shape == values.shape]
+    # Bokeh draws row 0 at the bottom: the frame's own orientation (row 0 is y_range[0]).
+    np.testing.assert_array_equal(source.data["image"][0], values)
+    left, bottom, right, top = tile_bounds(CONFIG, tile)
+    assert (source.data["x"][0], source.data["y"][0]) == (left, bottom)
+    assert (source.data["dw"][0], source.data["dh"][0]) == (right - left, top - bottom)
+
+
+def test_colormap_change_sends_a_palette_not_the_image():
+    view = FractalView(colormap="fire")
+    root = view.__panel__().get_root()
+    view.show_preview(CONFIG, indices(64, 128, seed=3))
+    tile = tile_at(CONFIG, 0, 1)
+    view.show_tile(CONFIG, tile, indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=4))
+    pipes = [view._preview.data, *(pipe.data for pipe in view._tiles)]
+    arrays = image_arrays(root)
+    mappers = view._mappers
+    assert len(mappers) == 1 + MAX_TILES_PER_AXIS**2
+    assert all(m.palette == [*palette_hex("fire"), INSIDE_COLOUR] for m in mappers)
+
+    view.colormap = "kbc"
+
+    assert all(m.palette == [*palette_hex("kbc"), INSIDE_COLOUR] for m in mappers)
+    assert [view._preview.data, *(pipe.data for pipe in view._tiles)] == pipes
+    assert all(a is b for a, b in zip(image_arrays(root), arrays, strict=True))
+
+
+def test_stale_banner_follows_stale():
+    view = FractalView()
+    assert view._banner.visible is False
+    view.param.update(stale=True, stale_reason="Rendering the new view…")
+    assert view._banner.visible is True
+    assert view._banner.object == "Rendering the new view…"
+    view.stale_reason = ""
+    assert view._banner.object == "Showing an older view."
+    view.stale = False
+    assert view._banner.visible is False
+
+
+def test_set_viewport_moves_the_ranges():
+    view = FractalView()
+    view.__panel__().get_root()
+    view.set_viewport((-1.0, 0.5), [0.0, 1.0])
+    assert (view.x_range, view.y_range) == ((-1.0, 0.5), (0.0, 1.0))
+    assert (view._figure.x_range.start, view._figure.x_range.end) == (-1.0, 0.5)
+    assert (view._figure.y_range.start, view._figure.y_range.end) == (0.0, 1.0)

@@ -1,0 +1,171 @@
+"""Processes the tests start: a `dask scheduler` + `dask worker`, and `panel serve app.py`.
+
+Each runs in its own process group, so that stopping it stops its children too; each is
+always reaped and its exit status checked by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ExternalCluster:
+    """`dask scheduler` and `dask worker` processes, each in its own process group."""
+
+    def __init__(self, logs: Path):
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.logs = logs
+        self.scheduler: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.stopped: list[subprocess.Popen] = []
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        # The child keeps its own descriptor; ours is closed at once.
+        with open(self.logs / f"{name}.log", "ab") as log:
+            return subprocess.Popen(
+                [DASK, *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def start_scheduler(self) -> None:
+        self.scheduler = self._spawn(
+            "scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+            "--no-dashboard",
+        )  # fmt: skip
+
+    def start_worker(self) -> None:
+        self.worker = self._spawn(
+            "worker", "worker", self.address, "--nworkers", "1", "--nthreads", "1",
+            "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "120",
+        )  # fmt: skip
+
+    def kill_scheduler(self) -> None:
+        os.killpg(self.scheduler.pid, signal.SIGKILL)
+        self.scheduler.wait(timeout=30)
+        assert self.scheduler.returncode == -signal.SIGKILL
+
+    def restart_worker(self) -> None:
+        """A worker whose scheduler died gives up; a supervisor (here, us) starts another.
+
+        Whether the old one already exited (with an error: its scheduler vanished) or
+        still retries is a race, so its exit code is not judged; it is always reaped.
+        """
+        if self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+        self.worker.wait(timeout=60)
+        self.start_worker()
+
+    def stop(self) -> list[tuple[str, int]]:
+        """Terminate what still runs; return (name, returncode) of each process."""
+        codes = []
+        for name, proc in (("worker", self.worker), ("scheduler", self.scheduler)):
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=30)
+            codes.append((name, proc.returncode))
+        return codes
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+
+class AppServer:
+    """`panel serve app.py` on a free port, with short unused-session lifetimes so that a
+    closed tab's session is destroyed within about a second."""
+
+    def __init__(self, logs: Path, env: dict | None = None, name: str = "panel"):
+        self.port = free_port()
+        self.url = f"http://localhost:{self.port}/app"
+        self.logs = logs
+        self.name = name
+        # Only what the test asks for points the app at a cluster, not the caller's shell.
+        inherited = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.leftovers = False
+
+    def start(self, timeout: float = 120.0) -> None:
+        panel = str(Path(sys.executable).with_name("panel"))
+        with open(self.logs / f"{self.name}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [panel, "serve", "app.py", "--port", str(self.port), "--address", "127.0.0.1",
+                 "--allow-websocket-origin", f"localhost:{self.port}", "--liveness",
+                 "--check-unused-sessions", "500", "--unused-session-lifetime", "500"],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                raise RuntimeError(f"panel serve exited with {code}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"http://localhost:{self.port}/liveness", timeout=2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"panel serve did not become live:\n{self.log()}") from None
+                time.sleep(0.2)
+
+    def stop(self) -> int | None:
+        """SIGTERM the server's process group (its local cluster included); reap it."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+        # Worker processes of the local cluster share the group and got the SIGTERM too:
+        # none may outlive the server. Leftovers are killed, and reported.
+        self.leftovers = _group_alive(proc.pid, grace=15.0)
+        if self.leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return proc.returncode
+
+    def log(self) -> str:
+        return (self.logs / f"{self.name}.log").read_text(errors="replace")
+
+
+def _group_alive(pgid: int, grace: float) -> bool:
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
