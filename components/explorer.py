@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import json
 import logging
 import weakref
 
@@ -114,6 +115,7 @@ class FractalExplorer(pn.viewable.Viewer):
         self._sample = None  # the values the colours are fitted on: the preview's
         self._fit: Normalizer | None = None
         self._reconnecting = False
+        self._refused = False
         self._closed = False
         self._watchdog = None
 
@@ -283,7 +285,8 @@ class FractalExplorer(pn.viewable.Viewer):
         except ValueError as exc:
             self._refuse(exc)
             return None
-        self.message = ""
+        if self._refused:  # a note about the link stays; a refusal is now out of date
+            self.message, self._refused = "", False
         try:
             client = await self.connection.client()
         except Exception as exc:
@@ -399,7 +402,7 @@ class FractalExplorer(pn.viewable.Viewer):
             self.view.stale_reason = reason
 
     def _refuse(self, exc: Exception) -> None:
-        self.message = f"Not rendered: {exc}"
+        self.message, self._refused = f"Not rendered: {exc}", True
         self._mark_stale("Showing an older view: the requested one is invalid.")
 
     def _notify(self, kind: str, text: str) -> None:
@@ -417,6 +420,12 @@ class FractalExplorer(pn.viewable.Viewer):
                 bad.append(f"{name}={value!r}")
         if bad:
             self.message = f"Ignored invalid values in the link: {', '.join(bad)}."
+            # Put what is really shown back in the link, so that sharing it shares that.
+            current = {}
+            for name in mapped:
+                value = self.config.param[name].serialize(getattr(self.config, name))
+                current[name] = value if isinstance(value, str) else json.dumps(value)
+            pn.state.location.update_query(**current)
 
     def _check_url_config(self) -> None:
         try:

@@ -1,0 +1,123 @@
+"""Reading the app's page: job state, canvas pixels, text inside shadow DOM, the URL."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+from PIL import Image
+
+from compute import FractalConfig
+
+
+# -- reading the page ----------------------------------------------------------------------------
+def badge(page):
+    return page.locator(".job-state").first
+
+
+def wait_state(page, *states: str, timeout: float = 90_000) -> str:
+    """Wait until the job badge shows one of ``states``; return it."""
+    selector = ", ".join(f'.job-state[data-state="{s}"]' for s in states)
+    page.locator(selector).first.wait_for(timeout=timeout)
+    return badge(page).get_attribute("data-state")
+
+
+def canvas_pixels(page) -> np.ndarray:
+    """What the plot's canvas shows, as an RGB array (from a screenshot of the element)."""
+    canvas = page.locator(".fractal-view canvas").first
+    png = canvas.screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def image_region(pixels: np.ndarray) -> np.ndarray:
+    """The centre of the plot area, clear of axes and toolbar."""
+    h, w = pixels.shape[:2]
+    return pixels[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+
+
+def distinct_colours(pixels: np.ndarray) -> int:
+    return len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0))
+
+
+_DEEP_TEXT = """
+(selector) => {
+    // Panel draws inside shadow roots: collect the text of every match, shadows included.
+    const out = [];
+    const text = (node) => {
+        let t = node.shadowRoot ? text(node.shadowRoot) : "";
+        for (const child of node.childNodes) {
+            t += child.nodeType === Node.TEXT_NODE ? child.textContent : text(child);
+        }
+        return t;
+    };
+    const walk = (root) => {
+        for (const el of root.querySelectorAll("*")) {
+            if (el.matches(selector)) out.push(text(el));
+            if (el.shadowRoot) walk(el.shadowRoot);
+        }
+    };
+    walk(document);
+    return out.join(" ");
+}
+"""
+
+
+def deep_text(page, selector: str) -> str:
+    """The text of the elements matching ``selector``, including their shadow DOM."""
+    return page.evaluate(_DEEP_TEXT, selector)
+
+
+def wait_text(page, selector: str, expected: str, timeout: float = 60.0) -> str:
+    """Wait until ``expected`` appears in :func:`deep_text`; return the text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = deep_text(page, selector)
+        if expected in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{expected!r} never appeared in {selector}: {text!r}")
+        page.wait_for_timeout(100)
+
+
+def wait_image(page, predicate, what: str, timeout: float = 60.0) -> np.ndarray:
+    """Poll the canvas until ``predicate(pixels)`` holds (tiles paint after the badge)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pixels = image_region(canvas_pixels(page))
+        if predicate(pixels):
+            return pixels
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the canvas never showed {what}")
+        page.wait_for_timeout(200)
+
+
+def wait_url(page, predicate, what: str, timeout: float = 60.0) -> FractalConfig:
+    """Poll the URL's config until ``predicate(config)`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            config = url_config(page)
+        except ValueError:
+            config = None
+        if config is not None and predicate(config):
+            return config
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the URL never showed {what}: {page.url}")
+        page.wait_for_timeout(100)
+
+
+def url_config(page) -> FractalConfig:
+    """The config the page's URL query holds (values as JSON, selector names as text)."""
+    values = {}
+    for name, (text, *_) in parse_qs(urlparse(page.url).query).items():
+        if name not in FractalConfig.param:
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        values[name] = tuple(value) if isinstance(value, list) else value
+    return FractalConfig(**values)
