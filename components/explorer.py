@@ -170,6 +170,8 @@ class FractalExplorer(pn.viewable.Viewer):
             self._alert,
             pn.Row(self.status, self._download),
             self.view,
+            # Fixed: the plot's own width plus its axes, so that neighbours never overlap it.
+            width=self.view.size + 140,
             css_classes=["fractal-image"],
         )
 
