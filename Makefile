@@ -42,9 +42,10 @@ lint: $(VENV)/.test
 lab: $(VENV)/.test
 	$(BIN)/jupyter lab notebooks/
 
-bench: $(VENV)/.test
+bench: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/python bench/kernels.py
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
