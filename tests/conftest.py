@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 
 import pytest
@@ -65,13 +64,4 @@ def eventually():
 @pytest.fixture
 def external_cluster(tmp_path):
     """A `dask scheduler` + one `dask worker` (1 thread) as subprocesses."""
-    cluster = ExternalCluster(tmp_path)
-    cluster.start_scheduler()
-    cluster.start_worker()
-    try:
-        yield cluster
-    finally:
-        codes = cluster.stop()
-    # Stopped by SIGTERM, the dask CLI shuts down cleanly; anything else is a crash.
-    crashed = [(n, c) for n, c in codes if c not in (0, -signal.SIGTERM)]
-    assert not crashed, f"{crashed}\n{cluster.log('scheduler')}\n{cluster.log('worker')}"
+    yield from ExternalCluster.running(tmp_path)

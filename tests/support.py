@@ -16,6 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from compute import FractalConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -83,18 +85,29 @@ class ExternalCluster:
         for name, proc in (("worker", self.worker), ("scheduler", self.scheduler)):
             if proc is None:
                 continue
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
+            terminate(proc)
             codes.append((name, proc.returncode))
         return codes
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    @classmethod
+    def running(cls, logs: Path):
+        """Start a scheduler and one worker; yield the cluster; stop both and check them.
+
+        A generator, for fixtures of any scope to ``yield from``.
+        """
+        cluster = cls(logs)
+        cluster.start_scheduler()
+        cluster.start_worker()
+        try:
+            yield cluster
+        finally:
+            codes = cluster.stop()
+        # Stopped by SIGTERM, the dask CLI shuts down cleanly; anything else is a crash.
+        crashed = [(n, c) for n, c in codes if c not in (0, -signal.SIGTERM)]
+        assert not crashed, f"{crashed}\n{cluster.log('scheduler')}\n{cluster.log('worker')}"
 
 
 class AppServer:
@@ -140,13 +153,7 @@ class AppServer:
         proc = self.proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+        terminate(proc)
         # Worker processes of the local cluster share the group and got the SIGTERM too:
         # none may outlive the server. Leftovers are killed, and reported.
         self.leftovers = _group_alive(proc.pid, grace=15.0)
@@ -169,3 +176,40 @@ def _group_alive(pgid: int, grace: float) -> bool:
         if time.monotonic() > deadline:
             return True
         time.sleep(0.1)
+
+
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM ``proc``'s process group if it still runs, SIGKILL after 30 s; reap it."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def heavy(n: int = 0, c_imag: float = 0.1) -> FractalConfig:
+    """A slow frame: 16 tiles of about 0.25 s each.
+
+    c lies in the Mandelbrot set, so nearly every pixel of this view costs max_iter
+    iterations. Cancellation can only stop tiles that are still queued, so the frame must
+    take long enough for some to be. ``n`` (and ``c_imag``) make distinct frames.
+    """
+    return FractalConfig(
+        c_real=-0.1,
+        c_imag=c_imag + n * 1e-3,
+        x_range=(-0.5, 0.5),
+        y_range=(-0.5, 0.5),
+        max_iter=4000,
+        width=1024,
+        height=1024,
+    )
+
+
+class SlippedThrough(FractalConfig):
+    """A config with a client-side bug: it passes validation but sends max_iter=0."""
+
+    def compute_values(self) -> dict:
+        return {**super().compute_values(), "max_iter": 0}

@@ -21,6 +21,7 @@ from bokeh.events import ButtonClick
 from bokeh.models import Model
 from panel.models.tabulator import CellClickEvent
 from PIL import Image
+from support import heavy
 
 from components import FractalExplorer
 from components.view import tile_bounds
@@ -46,20 +47,6 @@ def light(n: int, size: int = 256) -> FractalConfig:
     """A cheap frame; ``n`` makes distinct configs (and so distinct task keys)."""
     return FractalConfig(
         c_real=-0.75 + n * 1e-3, c_imag=0.11, max_iter=100, width=size, height=size
-    )
-
-
-def heavy(n: int) -> FractalConfig:
-    """16 tiles of about 0.25 s each: c lies in the Mandelbrot set, every pixel costs
-    max_iter iterations (see tests/compute/test_jobs.py)."""
-    return FractalConfig(
-        c_real=-0.1,
-        c_imag=0.14 + n * 1e-3,
-        x_range=(-0.5, 0.5),
-        y_range=(-0.5, 0.5),
-        max_iter=4000,
-        width=1024,
-        height=1024,
     )
 
 
@@ -312,7 +299,7 @@ async def test_an_invalid_config_is_refused_then_a_valid_one_renders(
 
 
 async def test_cancel_stops_a_slow_frame(client, explorers, eventually):
-    explorer = explorers(heavy(1))
+    explorer = explorers(heavy(1, c_imag=0.14))
     job = await explorer.render()
     await eventually(lambda: job.state == "running", "a worker to start a tile")
 
@@ -354,7 +341,7 @@ async def test_two_explorers_share_a_job_and_one_leaving_does_not_cancel_it(
 async def test_closing_the_last_explorer_that_wants_a_job_cancels_it(
     client, explorers, eventually
 ):
-    config = heavy(2)
+    config = heavy(2, c_imag=0.14)
     one, two = explorers(config.copy()), explorers(config.copy())
     job = await one.render()
     assert await two.render() is job

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from bokeh.events import ButtonClick
+from support import SlippedThrough, heavy
 
 from components import JobStatus
 from compute import FractalConfig, JobManager
@@ -16,26 +17,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
 def light(n: int, size: int = 256) -> FractalConfig:
     return FractalConfig(c_real=-0.7 + n * 1e-3, max_iter=100, width=size, height=size)
-
-
-def heavy(n: int) -> FractalConfig:
-    """16 tiles of about 0.25 s each (see tests/compute/test_jobs.py)."""
-    return FractalConfig(
-        c_real=-0.1,
-        c_imag=0.12 + n * 1e-3,
-        x_range=(-0.5, 0.5),
-        y_range=(-0.5, 0.5),
-        max_iter=4000,
-        width=1024,
-        height=1024,
-    )
-
-
-class SlippedThrough(FractalConfig):
-    """Passes validation here, but sends max_iter=0 to the workers: the tile fails."""
-
-    def compute_values(self) -> dict:
-        return {**super().compute_values(), "max_iter": 0}
 
 
 def badge(status: JobStatus) -> str:
@@ -68,7 +49,7 @@ async def test_without_a_job_it_is_idle():
 
 async def test_follows_a_job_from_queued_through_running_to_cancelled(client, eventually):
     manager = JobManager(client)
-    job = manager.submit(heavy(1))
+    job = manager.submit(heavy(1, c_imag=0.12))
     status = JobStatus(job=job)
     assert badge(status) == "queued"
     assert shows(status, "queued", "queued: 16 tiles waiting for a worker")
@@ -129,7 +110,7 @@ async def test_cancelled_by_this_session_while_another_still_runs_it(client):
 
 async def test_the_cancel_button_fires_the_cancel_event(client):
     manager = JobManager(client)
-    status = JobStatus(job=manager.submit(heavy(2)))
+    status = JobStatus(job=manager.submit(heavy(2, c_imag=0.12)))
     pressed = []
     status.param.watch(lambda event: pressed.append(event.name), "cancel")
     status._cancel._process_event(ButtonClick(None))

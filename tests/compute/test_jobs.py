@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+from support import SlippedThrough, heavy
 
 from compute import (
     FractalConfig,
@@ -31,31 +32,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 def light(n: int = 0) -> FractalConfig:
     """A cheap frame; ``n`` makes distinct configs (and so distinct task keys)."""
     return FractalConfig(c_real=-0.8 + n * 1e-3, max_iter=100, width=256, height=256)
-
-
-def heavy(n: int = 0) -> FractalConfig:
-    """A slow frame: c lies in the Mandelbrot set, so its filled Julia set covers the view
-    and every pixel costs max_iter iterations.
-
-    16 tiles of about 0.25 s each: cancellation can only stop tiles that are queued, so
-    the frame must take long enough for some to still be queued.
-    """
-    return FractalConfig(
-        c_real=-0.1,
-        c_imag=0.1 + n * 1e-3,
-        x_range=(-0.5, 0.5),
-        y_range=(-0.5, 0.5),
-        max_iter=4000,
-        width=1024,
-        height=1024,
-    )
-
-
-class SlippedThrough(FractalConfig):
-    """A config with a client-side bug: it passes validation but sends max_iter=0."""
-
-    def compute_values(self) -> dict:
-        return {**super().compute_values(), "max_iter": 0}
 
 
 async def executed(client, job) -> int:

@@ -61,15 +61,7 @@ def local_app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dask_cli_cluster(tmp_path_factory):
     """`dask scheduler` + `dask worker` subprocesses the tests can count tasks on."""
-    cluster = ExternalCluster(tmp_path_factory.mktemp("dask-cli"))
-    cluster.start_scheduler()
-    cluster.start_worker()
-    try:
-        yield cluster
-    finally:
-        codes = cluster.stop()
-    crashed = [(n, c) for n, c in codes if c not in (0, -signal.SIGTERM)]
-    assert not crashed, f"{crashed}\n{cluster.log('scheduler')}\n{cluster.log('worker')}"
+    yield from ExternalCluster.running(tmp_path_factory.mktemp("dask-cli"))
 
 
 @pytest.fixture(scope="module")
