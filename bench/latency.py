@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,11 @@ import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "ui")]
+# One panel-serve harness and one browser set-up, shared with the browser tests.
+from pages import panel_cdn_from_package  # noqa: E402
+from support import AppServer  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 START = {
     "fractal": "julia",
@@ -173,82 +177,30 @@ class BenchError(RuntimeError):
 
 
 # -- the server ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``panel serve app.py`` as a subprocess in its own session (its workers included)."""
+class Server(AppServer):
+    """The tests' ``panel serve app.py`` (tests/support.py), plus what the bench reads."""
 
     def __init__(self, root: Path, extra: list[str], label: str):
-        self.root, self.extra, self.label = root, extra, label
-        self.port = free_port()
-        self.log = Path(tempfile.mkstemp(prefix=f"latency-{label}-", suffix=".log")[1])
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 120.0) -> None:
-        panel = str(Path(sys.executable).with_name("panel"))
-        origin = f"localhost:{self.port}"
-        cmd = [panel, "serve", "app.py", "--port", str(self.port), "--address", "127.0.0.1",
-               "--allow-websocket-origin", origin, "--liveness", *self.extra]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"panel serve exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(f"http://localhost:{self.port}/liveness", timeout=2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"panel serve not live after {timeout:.0f} s") from None
-                time.sleep(0.1)
+        logs = Path(tempfile.mkdtemp(prefix=f"latency-{label}-"))
+        super().__init__(logs, name=label, args=tuple(extra), root=root)
+        self.label = label
 
     def stop(self) -> int | None:
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                print(f"[{self.label}] panel serve ignored SIGTERM for 60 s: SIGKILL")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-        code = proc.returncode
-        if code not in (0, -signal.SIGTERM):
-            print(f"[{self.label}] panel serve exited abnormally with status {code}")
-        running, _, _ = self.text().partition("Received signal SIGTERM")
-        problems = [
-            f"{running.count('Traceback')} traceback(s)" if "Traceback" in running else "",
-            f"{running.count('killed by signal')} worker death(s)"
-            if "killed by signal" in running
-            else "",
-        ]
-        if any(problems):
-            print(f"[{self.label}] server log ({self.log}): {', '.join(p for p in problems if p)}")
-        elif code in (0, -signal.SIGTERM):
-            self.log.unlink(missing_ok=True)  # kept only when something went wrong
+        code = super().stop()
+        if code not in (0, -signal.SIGTERM) or self.leftovers:
+            print(f"[{self.label}] panel serve exited with {code}; log in {self.logs}")
+        elif "Traceback" in self.log().partition("Received signal SIGTERM")[0]:
+            print(f"[{self.label}] tracebacks in the server log: {self.logs}")
+        else:
+            shutil.rmtree(self.logs, ignore_errors=True)  # kept only when something went wrong
         return code
 
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
     def tail(self, lines: int = 25) -> str:
-        return "\n".join(self.text().splitlines()[-lines:])
+        return "\n".join(self.log().splitlines()[-lines:])
 
     def last_error(self) -> str:
         """The last traceback of the server log, if any (why a change did nothing)."""
-        text = self.text()
+        text = self.log()
         at = text.rfind("Traceback")
         return text[at:].strip()[-2500:] if at >= 0 else self.tail()
 
@@ -325,6 +277,7 @@ class Session:
     def __init__(self, browser, server: Server):
         self.server = server
         self.context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        panel_cdn_from_package(self.context)
         self.page = self.context.new_page()
         self.page.add_init_script(PROBE_JS)
         self.frames: list[tuple[bool, bytes]] = []

@@ -153,7 +153,8 @@ class FractalExplorer(pn.viewable.Viewer):
             pn.state.location.sync(
                 self.config, list(COMPUTE_PARAMS + DISPLAY_PARAMS), on_error=self._url_error
             )
-            self._check_url_config()
+            # A link whose values are each valid but together over budget is refused when
+            # the first job is asked for, with the message saying what to lower.
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(
                 functools.partial(_close_session, explorer_ref=weakref.ref(self))
@@ -428,14 +429,6 @@ class FractalExplorer(pn.viewable.Viewer):
                 value = self.config.param[name].serialize(getattr(self.config, name))
                 current[name] = value if isinstance(value, str) else json.dumps(value)
             pn.state.location.update_query(**current)
-
-    def _check_url_config(self) -> None:
-        try:
-            self.config.validate()
-        except ValueError as exc:
-            defaults = {n: FractalConfig.param[n].default for n in COMPUTE_PARAMS}
-            self.config.param.update(**defaults)
-            self.message = f"The link's view is invalid ({exc}); showing the default view."
 
     def _png(self):
         job = self.job

@@ -114,11 +114,20 @@ class AppServer:
     """`panel serve app.py` on a free port, with short unused-session lifetimes so that a
     closed tab's session is destroyed within about a second."""
 
-    def __init__(self, logs: Path, env: dict | None = None, name: str = "panel"):
+    def __init__(
+        self,
+        logs: Path,
+        env: dict | None = None,
+        name: str = "panel",
+        args: tuple[str, ...] = (),
+        root: Path = ROOT,
+    ):
         self.port = free_port()
         self.url = f"http://localhost:{self.port}/app"
         self.logs = logs
         self.name = name
+        self.args = tuple(args)
+        self.root = root
         # Only what the test asks for points the app at a cluster, not the caller's shell.
         inherited = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
         self.env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -131,8 +140,9 @@ class AppServer:
             self.proc = subprocess.Popen(
                 [panel, "serve", "app.py", "--port", str(self.port), "--address", "127.0.0.1",
                  "--allow-websocket-origin", f"localhost:{self.port}", "--liveness",
-                 "--check-unused-sessions", "500", "--unused-session-lifetime", "500"],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                 "--check-unused-sessions", "500", "--unused-session-lifetime", "500",
+                 *self.args],
+                cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + timeout

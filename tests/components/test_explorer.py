@@ -77,9 +77,9 @@ def rendered(explorer: FractalExplorer) -> bool:
     )
 
 
-def pipe_data(explorer: FractalExplorer) -> list:
-    view = explorer.view
-    return [view._preview.data, *(pipe.data for pipe in view._tiles)]
+def arrays(explorer: FractalExplorer) -> list:
+    """The image array of each layer (None where empty)."""
+    return [layer and layer[0] for layer in explorer.view.layers]
 
 
 def slot(tile) -> int:
@@ -122,13 +122,13 @@ async def test_first_render_shows_the_frame_and_records_it(
     preview = config.preview(explorer.preview_edge)
     sample = render(preview)
     fit = Normalizer.fit(sample, config.normalization)
-    shown = explorer.view._preview.data
-    np.testing.assert_array_equal(shown["values"], np.flipud(fit(sample)))
-    assert shown["bounds"] == (-1.6, -1.6, 1.6, 1.6)
+    shown, bounds = explorer.view.layers[0]
+    np.testing.assert_array_equal(shown, fit(sample))
+    assert bounds == (-1.6, -1.6, 1.6, 1.6)
     (tile,) = split(config.width, config.height)
-    shown = explorer.view._tiles[slot(tile)].data
-    np.testing.assert_array_equal(shown["values"], np.flipud(fit(render(config))))
-    assert shown["bounds"] == tile_bounds(config, tile)
+    shown, bounds = explorer.view.layers[1 + slot(tile)]
+    np.testing.assert_array_equal(shown, fit(render(config)))
+    assert bounds == tile_bounds(config, tile)
 
     assert await frames_run(client) == Counter({config.key: 1, preview.key: 1})
 
@@ -221,7 +221,7 @@ async def test_a_colormap_change_recolours_without_a_task(client, explorers, eve
     explorer = explorers(light(6))
     job = await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
-    shown = pipe_data(explorer)
+    shown = arrays(explorer)
     before = await frames_run(client)
 
     explorer.config.colormap = "kbc"
@@ -232,7 +232,7 @@ async def test_a_colormap_change_recolours_without_a_task(client, explorers, eve
     await asyncio.sleep(3 * explorer.debounce)
     assert explorer.job is job
     assert len(explorer.history.records) == 1
-    assert all(a is b for a, b in zip(pipe_data(explorer), shown, strict=True))
+    assert all(a is b for a, b in zip(arrays(explorer), shown, strict=True))
     assert await frames_run(client) == before
 
 
@@ -242,22 +242,22 @@ async def test_a_normalization_change_redraws_without_a_task(client, explorers, 
     job = await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
     tiles = split(config.width, config.height)
-    shown = pipe_data(explorer)
+    shown = arrays(explorer)
     before = await frames_run(client)
 
     explorer.config.normalization = "linear"
 
-    now = pipe_data(explorer)
-    assert now[0] is not shown[0]
-    assert all(now[1 + slot(t)] is not shown[1 + slot(t)] for t in tiles)
+    now = explorer.view.layers
+    assert now[0][0] is not shown[0]
+    assert all(now[1 + slot(t)][0] is not shown[1 + slot(t)] for t in tiles)
     sample, frame = render(config.preview(explorer.preview_edge)), render(config)
     fit = Normalizer.fit(sample, "linear")
-    np.testing.assert_array_equal(now[0]["values"], np.flipud(fit(sample)))
-    assert not np.array_equal(now[0]["values"], shown[0]["values"])
+    np.testing.assert_array_equal(now[0][0], fit(sample))
+    assert not np.array_equal(now[0][0], shown[0])
     for tile in tiles:
-        data = now[1 + slot(tile)]
-        np.testing.assert_array_equal(data["values"], np.flipud(fit(frame[tile.slices])))
-        assert data["bounds"] == tile_bounds(config, tile)
+        values, bounds = now[1 + slot(tile)]
+        np.testing.assert_array_equal(values, fit(frame[tile.slices]))
+        assert bounds == tile_bounds(config, tile)
     await asyncio.sleep(3 * explorer.debounce)
     assert explorer.job is job
     assert await frames_run(client) == before

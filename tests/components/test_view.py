@@ -1,4 +1,4 @@
-"""FractalView: layers fed by Pipes, tile extents, the stale banner, colours in the browser.
+"""FractalView: layers written tile by tile, tile extents, the stale banner, browser colours.
 
 The view is also rendered to its Bokeh models (``get_root``), as a server would, to check
 what would travel to the browser: image arrays per layer, and the colour mappers' palettes.
@@ -6,11 +6,11 @@ what would travel to the browser: image arrays per layer, and the colour mappers
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pytest
 from bokeh.models import GlyphRenderer
 from bokeh.models import Image as ImageGlyph
+from bokeh.plotting import figure as Figure
 
 from components import FractalView
 from components.view import INSIDE_COLOUR, tile_bounds
@@ -34,18 +34,19 @@ def tile_at(config: FractalConfig, row: int, col: int):
     return next(t for t in split(config.width, config.height) if (t.row, t.col) == (row, col))
 
 
+def image_renderers(root) -> list:
+    """Every image layer in the Bokeh document."""
+    return [r for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, ImageGlyph)]
+
+
 def image_sources(root) -> list:
     """The data source of every image layer in the Bokeh document."""
-    return [
-        renderer.data_source
-        for renderer in root.select({"type": GlyphRenderer})
-        if isinstance(renderer.glyph, ImageGlyph)
-    ]
+    return [renderer.data_source for renderer in image_renderers(root)]
 
 
 def image_arrays(root) -> list[np.ndarray]:
-    """The image array of every layer, as a server would send it to the browser."""
-    return [source.data["image"][0] for source in image_sources(root)]
+    """The image array of every layer (None where empty), as the browser would get it."""
+    return [next(iter(source.data["image"]), None) for source in image_sources(root)]
 
 
 def test_tile_bounds():
@@ -69,67 +70,75 @@ def test_tile_bounds_cover_the_view_without_gaps():
     assert area == pytest.approx(2.0 * 1.5)
 
 
-def test_show_preview_feeds_the_preview_pipe_upside_down():
+def test_show_preview_fills_layer_0_in_the_frames_orientation():
     view = FractalView()
     preview = CONFIG.preview(64)
     values = indices(preview.height, preview.width)
     view.show_preview(preview, values)
-    data = view._preview.data
-    np.testing.assert_array_equal(data["values"], np.flipud(values))
-    assert data["values"][-1, 0] == 7
-    assert data["bounds"] == (-2.0, -1.0, 2.0, 1.0)
+    shown, bounds = view.layers[0]
+    np.testing.assert_array_equal(shown, values)
+    assert bounds == (-2.0, -1.0, 2.0, 1.0)
 
 
-def test_show_tile_feeds_its_slot_and_a_new_preview_clears_it():
+def test_show_tile_fills_its_slot_and_a_new_preview_clears_it():
     view = FractalView()
     tile = tile_at(CONFIG, 0, 1)
     slot = tile.row * MAX_TILES_PER_AXIS + tile.col
-    untouched = [pipe.data for pipe in view._tiles]
     values = indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=1)
     view.show_tile(CONFIG, tile, values)
 
-    np.testing.assert_array_equal(view._tiles[slot].data["values"], np.flipud(values))
-    assert view._tiles[slot].data["bounds"] == tile_bounds(CONFIG, tile) == (0.0, -1.0, 2.0, 1.0)
-    assert all(view._tiles[i].data is untouched[i] for i in range(len(untouched)) if i != slot)
+    shown, bounds = view.layers[1 + slot]
+    np.testing.assert_array_equal(shown, values)
+    assert bounds == tile_bounds(CONFIG, tile) == (0.0, -1.0, 2.0, 1.0)
+    assert [i for i, layer in enumerate(view.layers) if layer is not None] == [1 + slot]
 
-    # The next frame's preview blanks the tiles of this one (and only those).
+    # The next frame's preview blanks the tiles of this one.
     view.show_preview(CONFIG, indices(16, 32))
-    assert isinstance(view._tiles[slot].data, hv.Image)
-    assert view._tiles[slot].data.data.size == 1
-    assert all(view._tiles[i].data is untouched[i] for i in range(len(untouched)) if i != slot)
+    assert [i for i, layer in enumerate(view.layers) if layer is not None] == [0]
 
 
-def test_rendered_layers_receive_the_pixels():
+def test_rendered_layers_receive_the_pixels_and_nothing_else_changes():
     view = FractalView()
     root = view.__panel__().get_root()
-    assert len(image_sources(root)) == 1 + MAX_TILES_PER_AXIS**2
+    sources = image_sources(root)
+    assert len(sources) == 1 + MAX_TILES_PER_AXIS**2
+    before = [source.data for source in sources]
     tile = tile_at(CONFIG, 0, 1)
     values = indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=2)
     view.show_tile(CONFIG, tile, values)
-    (source,) = [s for s in image_sources(root) if s.data["image"][0].shape == values.shape]
+    changed = [s for s, data in zip(sources, before, strict=True) if s.data is not data]
+    (source,) = changed
     # Bokeh draws row 0 at the bottom: the frame's own orientation (row 0 is y_range[0]).
-    np.testing.assert_array_equal(source.data["image"][0], values)
+    assert source.data["image"][0] is values
     left, bottom, right, top = tile_bounds(CONFIG, tile)
     assert (source.data["x"][0], source.data["y"][0]) == (left, bottom)
     assert (source.data["dw"][0], source.data["dh"][0]) == (right - left, top - bottom)
 
 
-def test_colormap_change_sends_a_palette_not_the_image():
+def test_a_second_rendering_starts_from_what_is_shown():
+    view = FractalView()
+    view.__panel__().get_root()
+    values = indices(64, 128, seed=5)
+    view.show_preview(CONFIG, values)
+    late = view.__panel__().get_root()
+    assert any(a is values for a in image_arrays(late))
+
+
+def test_colormap_change_sends_one_palette_not_the_image():
     view = FractalView(colormap="fire")
     root = view.__panel__().get_root()
     view.show_preview(CONFIG, indices(64, 128, seed=3))
     tile = tile_at(CONFIG, 0, 1)
     view.show_tile(CONFIG, tile, indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=4))
-    pipes = [view._preview.data, *(pipe.data for pipe in view._tiles)]
     arrays = image_arrays(root)
-    mappers = view._mappers
-    assert len(mappers) == 1 + MAX_TILES_PER_AXIS**2
-    assert all(m.palette == [*palette_hex("fire"), INSIDE_COLOUR] for m in mappers)
+    # One mapper for all layers: a palette change is 256 colours once.
+    mappers = {id(r.glyph.color_mapper): r.glyph.color_mapper for r in image_renderers(root)}
+    (mapper,) = mappers.values()
+    assert mapper.palette == [*palette_hex("fire"), INSIDE_COLOUR]
 
     view.colormap = "kbc"
 
-    assert all(m.palette == [*palette_hex("kbc"), INSIDE_COLOUR] for m in mappers)
-    assert [view._preview.data, *(pipe.data for pipe in view._tiles)] == pipes
+    assert mapper.palette == [*palette_hex("kbc"), INSIDE_COLOUR]
     assert all(a is b for a, b in zip(image_arrays(root), arrays, strict=True))
 
 
@@ -147,8 +156,17 @@ def test_stale_banner_follows_stale():
 
 def test_set_viewport_moves_the_ranges():
     view = FractalView()
-    view.__panel__().get_root()
+    root = view.__panel__().get_root()
     view.set_viewport((-1.0, 0.5), [0.0, 1.0])
     assert (view.x_range, view.y_range) == ((-1.0, 0.5), (0.0, 1.0))
-    assert (view._figure.x_range.start, view._figure.x_range.end) == (-1.0, 0.5)
-    assert (view._figure.y_range.start, view._figure.y_range.end) == (0.0, 1.0)
+    (figure,) = root.select({"type": Figure})
+    assert (figure.x_range.start, figure.x_range.end) == (-1.0, 0.5)
+    assert (figure.y_range.start, figure.y_range.end) == (0.0, 1.0)
+
+
+def test_a_viewport_set_before_rendering_is_the_figures_range():
+    view = FractalView()
+    view.set_viewport((-0.8, -0.7), (0.05, 0.15))
+    (figure,) = view.__panel__().get_root().select({"type": Figure})
+    assert (figure.x_range.start, figure.x_range.end) == (-0.8, -0.7)
+    assert (figure.y_range.start, figure.y_range.end) == (0.05, 0.15)

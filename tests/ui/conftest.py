@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from pages import panel_cdn_from_package
 from support import ROOT, AppServer, ExternalCluster
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,6 +76,7 @@ def external_app(tmp_path_factory, dask_cli_cluster):
 def page(browser, request):
     """A fresh tab (its own browser context); a screenshot is kept of how it ended."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    panel_cdn_from_package(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

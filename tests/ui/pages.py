@@ -5,12 +5,37 @@ from __future__ import annotations
 import io
 import json
 import time
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 import numpy as np
 from PIL import Image
 
 from compute import FractalConfig
+
+
+# -- the browser ---------------------------------------------------------------------------------
+def panel_cdn_from_package(context) -> None:
+    """Answer requests for Panel's CDN from the installed package's own ``dist`` files.
+
+    Panel 1.9 still links some stylesheets (templates, Tabulator, loading spinner) to
+    cdn.holoviz.org even when serving everything else itself (holoviz/panel#7073). The
+    test machine is offline: without this the page would be styled as no user with a
+    network sees it (the history table unreadable in screenshots). Google Fonts are
+    refused at once rather than left to time out.
+    """
+    from panel.io.resources import CDN_DIST, DIST_DIR
+
+    prefix = urlsplit(CDN_DIST).path
+
+    def fulfil(route) -> None:
+        path = DIST_DIR / urlsplit(route.request.url).path.removeprefix(prefix)
+        if path.is_file():
+            route.fulfill(path=path)
+        else:
+            route.abort()
+
+    context.route(f"{CDN_DIST}**", fulfil)
+    context.route("https://fonts.googleapis.com/**", lambda route: route.abort())
 
 
 # -- reading the page ----------------------------------------------------------------------------
