@@ -374,7 +374,11 @@ class FractalExplorer(pn.viewable.Viewer):
         self.cluster_status = status
         if status == "connected":
             self.cluster_error = ""
-            self.dashboard.link = self.connection.dashboard_link
+            link = self.connection.dashboard_link
+            if was != "connected" and link == self.dashboard.link:
+                # A restarted scheduler serves new dashboard sessions: reload the pages.
+                self.dashboard.param.trigger("link")
+            self.dashboard.link = link
             if was != "connected" and self._needs_render():
                 await self._submit()
             return

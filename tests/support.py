@@ -35,6 +35,8 @@ class ExternalCluster:
     def __init__(self, logs: Path):
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
+        # Fixed, like a real deployment's: a restarted scheduler's dashboard is where it was.
+        self.dashboard = f"127.0.0.1:{free_port()}"
         self.logs = logs
         self.scheduler: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
@@ -54,7 +56,7 @@ class ExternalCluster:
     def start_scheduler(self) -> None:
         self.scheduler = self._spawn(
             "scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-            "--no-dashboard",
+            "--dashboard-address", self.dashboard,
         )  # fmt: skip
 
     def start_worker(self) -> None:

@@ -72,20 +72,46 @@ def external_app(tmp_path_factory, dask_cli_cluster):
     yield from _serve(tmp_path_factory.mktemp("external-app"), env)
 
 
-@pytest.fixture
-def page(browser, request):
-    """A fresh tab (its own browser context); a screenshot is kept of how it ended."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
-    panel_cdn_from_package(context)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    try:
-        yield page
-    finally:
+class Tabs:
+    """Browser tabs, each in its own context (its own session, as separate users have);
+    a screenshot of each is kept as it ended, and JavaScript errors fail the test."""
+
+    def __init__(self, browser, name: str):
+        self.browser, self.name = browser, name
+        self.contexts: list = []
+        self.errors: list[str] = []
+
+    def open(self):
+        context = self.browser.new_context(
+            viewport={"width": 1500, "height": 1100}, accept_downloads=True
+        )
+        panel_cdn_from_package(context)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        return page
+
+    def close(self) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        if not page.is_closed():
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-        context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+        for i, context in enumerate(self.contexts):
+            for page in context.pages:
+                suffix = f"-{i + 1}" if i else ""
+                page.screenshot(path=str(ARTIFACTS / f"{self.name}{suffix}.png"))
+            context.close()
+
+
+@pytest.fixture
+def tabs(browser, request):
+    """Open as many tabs as a test needs: ``tabs.open()``."""
+    opened = Tabs(browser, request.node.name)
+    try:
+        yield opened
+    finally:
+        opened.close()
+    assert not opened.errors, f"JavaScript errors in the page: {opened.errors}"
+
+
+@pytest.fixture
+def page(tabs):
+    """A fresh tab (its own browser context)."""
+    return tabs.open()

@@ -38,6 +38,16 @@ def panel_cdn_from_package(context) -> None:
     context.route("https://fonts.googleapis.com/**", lambda route: route.abort())
 
 
+def wait_until(predicate, what: str, timeout: float = 60.0):
+    """Poll ``predicate()`` until it is true (a hang guard, not a timing test)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+    return value
+
+
 # -- reading the page ----------------------------------------------------------------------------
 def badge(page):
     return page.locator(".job-state").first

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 from distributed import Client
-from pages import wait_image, wait_state, wait_text, wait_url
+from pages import wait_image, wait_state, wait_text, wait_until, wait_url
+from support import heavy
 from test_local_app import changed, colourful, link
 
 from compute import FractalConfig
@@ -27,6 +28,24 @@ class Counter:
 
     def keys(self) -> list[str]:
         return [key for key, _ in self.client.sync(executed_tasks, self.client)]
+
+    def tiles_of(self, config: FractalConfig) -> list[str]:
+        """Executed tile tasks of ``config``'s frame (its preview is another frame)."""
+        return [key for key in self.keys() if f"-{config.key}'" in key]
+
+    def held(self, config: FractalConfig) -> int:
+        """Tasks of ``config``'s frame the scheduler still holds, in any state."""
+
+        def count(dask_scheduler, key):
+            return sum(key in str(k) for k in dask_scheduler.tasks)
+
+        return self.client.run_on_scheduler(count, key=config.key)
+
+
+def view_of(config: FractalConfig) -> dict:
+    """The link query that shows ``config``."""
+    names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
+    return {name: getattr(config, name) for name in names}
 
 
 @pytest.fixture
@@ -81,3 +100,42 @@ def test_a_colormap_change_runs_no_task(page, external_app, counter):
     page.wait_for_timeout(1000)
     assert counter.keys() == []
     assert wait_state(page, "done", "cached") in ("done", "cached")
+
+
+def set_max_iter(page, value: int) -> None:
+    box = page.locator(".fractal-controls input").nth(2)
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_two_tabs_share_one_job_and_closing_one_does_not_cancel_it(tabs, external_app, counter):
+    frame = heavy(31)
+    first, second = tabs.open(), tabs.open()
+    # Both tabs open on a quick view first: a page load takes about as long as the frame.
+    for tab in (first, second):
+        tab.goto(link(external_app, **{**view_of(frame), "max_iter": 20}))
+        wait_state(tab, "done", "cached")
+    set_max_iter(first, frame.max_iter)
+    wait_state(first, "running")
+    # The second tab asks for the same frame while it runs: it joins that job.
+    set_max_iter(second, frame.max_iter)
+    wait_url(second, lambda c: c.key == frame.key, "the heavy frame")
+    assert wait_state(second, "running", "done") == "running", "too late to share the job"
+    first.close()
+    assert wait_state(second, "done") == "done"
+    wait_text(second, ".job-history", frame.summary())
+    tiles = counter.tiles_of(frame)
+    # One job's 16 tiles: not two jobs, and not cut short when the first tab went away.
+    assert len(tiles) == len(set(tiles)) == 16, tiles
+
+
+def test_closing_the_only_tab_cancels_its_work(tabs, external_app, counter):
+    frame = heavy(32)
+    page = tabs.open()
+    page.goto(link(external_app, **view_of(frame)))
+    wait_state(page, "running")
+    page.close()
+    # The server notices the closed session within about a second and cancels the job:
+    # the scheduler forgets its tasks, and not all of them ever ran.
+    wait_until(lambda: counter.held(frame) == 0, "the scheduler forgetting the frame")
+    assert len(counter.tiles_of(frame)) < 16
