@@ -252,7 +252,14 @@ class FractalExplorer(pn.viewable.Viewer):
         self._debouncer.trigger()
 
     def _zoomed(self, *_events) -> None:
-        if (self.view.x_range, self.view.y_range) != (self.config.x_range, self.config.y_range):
+        config, view = self.config, self.view
+        # The browser echoes ranges back with float noise: a move of less than half a
+        # pixel of the frame is the same view, not a new frame to compute.
+        half_x = (config.x_range[1] - config.x_range[0]) / config.width / 2
+        half_y = (config.y_range[1] - config.y_range[0]) / config.height / 2
+        moved = [abs(v - c) for v, c in zip(view.x_range, config.x_range, strict=True)]
+        moved_y = [abs(v - c) for v, c in zip(view.y_range, config.y_range, strict=True)]
+        if max(moved) >= half_x or max(moved_y) >= half_y:
             try:
                 self.config.param.update(x_range=self.view.x_range, y_range=self.view.y_range)
             except ValueError as exc:

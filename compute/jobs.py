@@ -18,6 +18,7 @@ Everything here runs on the event loop of the asynchronous Dask client: call
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -105,6 +106,7 @@ class Job(param.Parameterized):
         self._driver: asyncio.Task | None = None
         self._owners: weakref.WeakSet = weakref.WeakSet()
         self._on_final = None
+        self._attempt = 0
 
     @classmethod
     def _from_cache(cls, config: FractalConfig, frame: np.ndarray) -> Job:
@@ -252,15 +254,19 @@ class Job(param.Parameterized):
         self.param.update(**updates)
         self._notify()
 
-    def _start(self, client, priority: int) -> None:
-        tasks: list[TileTask] = tile_tasks(self.config, job_key=self.key)
+    def _start(self, client, priority: int, attempt: int = 0) -> None:
+        self._attempt = attempt
+        tasks: list[TileTask] = tile_tasks(self.config, job_key=self.key, attempt=attempt)
         for rank, task in enumerate(tasks):
             tile = task.tile
             # Newer jobs first; within a job, centre tiles first (tasks are centre-first).
             self._futures[tile] = client.submit(
                 compute_tile,
                 task,
-                key=(f"fractal-tile-{self.key}", tile.row, tile.col),
+                # The attempt makes the keys of a frame asked for again right after it was
+                # cancelled new ones: reusing keys the scheduler is still releasing left
+                # futures that never resolved (seen with one busy worker).
+                key=(f"fractal-tile-{self.key}", tile.row, tile.col, attempt),
                 priority=priority * 1024 - rank,
                 retries=0,
             )
@@ -343,6 +349,7 @@ class JobRegistry:
         self.cache = cache if cache is not None else FrameCache()
         self.jobs: dict[str, Job] = {}
         self._priority = itertools.count(1)
+        self._attempts: collections.Counter = collections.Counter()
         client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
 
     @classmethod
@@ -354,7 +361,8 @@ class JobRegistry:
     def _on_tile_started(self, event) -> None:
         _, msg = event
         job = self.jobs.get(msg.get("job"))
-        if job is not None:
+        # A cancelled earlier attempt at the same frame may still report its last tile.
+        if job is not None and job._attempt == msg.get("attempt", job._attempt):
             job._tile_started(msg["row"], msg["col"])
 
     def acquire(self, config: FractalConfig, owner) -> Job:
@@ -369,7 +377,8 @@ class JobRegistry:
                 job = Job(config)
                 job._on_final = self._on_final
                 self.jobs[key] = job
-                job._start(self.client, next(self._priority))
+                self._attempts[key] += 1
+                job._start(self.client, next(self._priority), self._attempts[key])
         job._owners.add(owner)
         return job
 

@@ -88,9 +88,10 @@ class TileTask:
     mandelbrot: bool
     max_iter: int
     job_key: str = ""
+    attempt: int = 0
 
 
-def tile_tasks(config, job_key: str = "") -> list[TileTask]:
+def tile_tasks(config, job_key: str = "", attempt: int = 0) -> list[TileTask]:
     """The tasks of a frame, in the order they should be scheduled."""
     values = config.compute_values()
     xs = pixel_centers(*values["x_range"], values["width"])
@@ -105,6 +106,7 @@ def tile_tasks(config, job_key: str = "") -> list[TileTask]:
             mandelbrot=values["fractal"] == "mandelbrot",
             max_iter=values["max_iter"],
             job_key=job_key,
+            attempt=attempt,
         )
         for tile in split(values["width"], values["height"])
     ]
@@ -121,7 +123,7 @@ def _report_start(task: TileTask) -> None:
         return
     worker.log_event(
         TILE_STARTED_TOPIC,
-        {"job": task.job_key, "row": task.tile.row, "col": task.tile.col},
+        {"job": task.job_key, "attempt": task.attempt, "row": task.tile.row, "col": task.tile.col},
     )
 
 

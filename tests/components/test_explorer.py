@@ -416,6 +416,23 @@ async def test_reset_returns_to_the_default_viewport(explorers, eventually):
     assert explorer.job.config.x_range == DEFAULT_RANGE
 
 
+async def test_ranges_echoed_back_with_float_noise_are_the_same_view(explorers, eventually):
+    config = light(14)
+    explorer = explorers(config)
+    job = await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    (x0, x1), (y0, y1) = config.x_range, config.y_range
+    pixel = (x1 - x0) / config.width
+    explorer.view._range_stream.event(x_range=(x0 + 1e-12, x1), y_range=(y0, y1 - pixel / 4))
+    assert explorer.config.x_range == (x0, x1)
+    assert explorer.view.stale is False
+    await asyncio.sleep(3 * explorer.debounce)
+    assert explorer.job is job
+    # A move of a whole pixel is a new view.
+    explorer.view._range_stream.event(x_range=(x0 + pixel, x1 + pixel), y_range=(y0, y1))
+    assert explorer.config.x_range == (x0 + pixel, x1 + pixel)
+
+
 # -- the cluster ---------------------------------------------------------------------------
 
 

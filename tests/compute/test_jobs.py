@@ -182,6 +182,27 @@ async def test_cancel_leaves_nothing_on_the_scheduler(client, eventually):
     assert await executed(client, job) <= 4
 
 
+async def test_a_frame_asked_for_again_right_after_its_cancel_completes(client, eventually):
+    # A tab that flips back to the view it just left: the frame's first job is cancelled
+    # while its tiles run, and a new job for the same frame starts at once, under new Dask
+    # keys. (In the browser tests, with one single-threaded worker, reusing the keys left a
+    # job waiting forever on keys the scheduler had forgotten; two workers here did not
+    # reproduce that, so this guards the behaviour, not the race itself.)
+    manager = JobManager(client)
+    config = heavy(9)
+    first = manager.submit(config)
+    await eventually(lambda: first.state == "running", "the frame to start")
+    manager.submit(light(9))
+    assert first.state == "cancelled"
+    again = manager.submit(config)
+    assert again is not first
+    assert again.key == first.key
+    frame = await again.result()
+    assert again.state == "done"
+    np.testing.assert_array_equal(frame, render(config))
+    await eventually(lambda: forgotten(client, again), "the scheduler to forget the frame")
+
+
 async def test_a_finished_job_leaves_nothing_on_the_scheduler(client, eventually):
     job = JobManager(client).submit(light(6))
     await job.result()

@@ -81,7 +81,7 @@ def test_a_burst_of_changes_runs_at_most_one_superseded_frame(page, external_app
     wait_text(page, ".job-history", final.summary())
     page.wait_for_timeout(1000)  # a late superseded request would show up here
     keys = counter.keys()
-    # Tile keys name their frame: ("fractal-tile-<frame key>", row, col).
+    # Tile keys name their frame: ("fractal-tile-<frame key>", row, col, attempt).
     current = [k for k in keys if final.key in k or final.preview().key in k]
     # 512x512: 2x2 tiles, all run on the test's worker.
     assert len([k for k in current if final.key in k]) == 4
