@@ -99,6 +99,15 @@ class FractalExplorer(pn.viewable.Viewer):
         if params.get("connection") is None:
             params["connection"] = shared_connection()
         super().__init__(**params)
+        if self.sync_url and pn.state.location is not None:
+            # Before any component exists, so that all of them (the plot's first axes
+            # included) start from the link's view: a plot drawn at the default view and
+            # moved afterwards could report the default back as a zoom.
+            pn.state.location.sync(
+                self.config, list(COMPUTE_PARAMS + DISPLAY_PARAMS), on_error=self._url_error
+            )
+            # A link whose values are each valid but together over budget is refused when
+            # the first job is asked for, with the message saying what to lower.
         self.controls = FractalControls(config=self.config)
         self.view = FractalView(
             x_range=self.config.x_range,
@@ -149,12 +158,6 @@ class FractalExplorer(pn.viewable.Viewer):
             visible=self.param.cluster_error.rx.bool(),
             css_classes=["cluster-banner"],
         )
-        if self.sync_url and pn.state.location is not None:
-            pn.state.location.sync(
-                self.config, list(COMPUTE_PARAMS + DISPLAY_PARAMS), on_error=self._url_error
-            )
-            # A link whose values are each valid but together over budget is refused when
-            # the first job is asked for, with the message saying what to lower.
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(
                 functools.partial(_close_session, explorer_ref=weakref.ref(self))
