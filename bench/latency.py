@@ -47,7 +47,8 @@ import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "ui")]
+# The checkout first: tests/compute/ would otherwise shadow the compute package.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "ui")]
 # One panel-serve harness and one browser set-up, shared with the browser tests.
 from pages import panel_cdn_from_package  # noqa: E402
 from support import AppServer  # noqa: E402
