@@ -134,6 +134,7 @@ class FractalExplorer(pn.viewable.Viewer):
         self.controls.param.watch(lambda _: self.reset_view(), "reset")
         self.status.param.watch(lambda _: self.cancel(), "cancel")
         self.history.param.watch(self._restore, "selected")
+        self.param.watch(lambda e: setattr(self._debouncer, "delay", e.new), "debounce")
 
         self._download = pn.widgets.FileDownload(
             callback=self._png,

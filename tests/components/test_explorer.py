@@ -217,6 +217,12 @@ async def test_a_burst_of_changes_renders_only_the_last(client, explorers, event
     assert len(explorer.history.records) == 2
 
 
+async def test_the_debounce_can_change_after_construction(explorers):
+    explorer = explorers(light(15))
+    explorer.debounce = 1.5
+    assert explorer._debouncer.delay == 1.5
+
+
 async def test_a_colormap_change_recolours_without_a_task(client, explorers, eventually):
     explorer = explorers(light(6))
     job = await explorer.render()
