@@ -45,6 +45,13 @@ def shared_connection() -> ClusterConnection:
     return pn.state.as_cached(_CONNECTION_KEY, ClusterConnection)
 
 
+def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
+    # The browser echoes ranges back with float noise: a move of less than half a pixel
+    # of the frame is the same view, not a new frame to compute.
+    half = (wanted[1] - wanted[0]) / pixels / 2
+    return any(abs(s - w) >= half for s, w in zip(shown, wanted, strict=True))
+
+
 def _close_session(session_context, explorer_ref=None) -> None:
     # Bound as a default argument: session-destroyed callbacks run after the served
     # module's globals are cleared.
@@ -257,13 +264,9 @@ class FractalExplorer(pn.viewable.Viewer):
 
     def _zoomed(self, *_events) -> None:
         config, view = self.config, self.view
-        # The browser echoes ranges back with float noise: a move of less than half a
-        # pixel of the frame is the same view, not a new frame to compute.
-        half_x = (config.x_range[1] - config.x_range[0]) / config.width / 2
-        half_y = (config.y_range[1] - config.y_range[0]) / config.height / 2
-        moved = [abs(v - c) for v, c in zip(view.x_range, config.x_range, strict=True)]
-        moved_y = [abs(v - c) for v, c in zip(view.y_range, config.y_range, strict=True)]
-        if max(moved) >= half_x or max(moved_y) >= half_y:
+        if _moved(view.x_range, config.x_range, config.width) or _moved(
+            view.y_range, config.y_range, config.height
+        ):
             try:
                 self.config.param.update(x_range=self.view.x_range, y_range=self.view.y_range)
             except ValueError as exc:

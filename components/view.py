@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import holoviews as hv
@@ -46,29 +45,20 @@ def tile_bounds(config: FractalConfig, tile: Tile) -> tuple[float, float, float,
     return (x0 + tile.x0 * dx, y0 + tile.y0 * dy, x0 + tile.x1 * dx, y0 + tile.y1 * dy)
 
 
-@dataclasses.dataclass
-class _Render:
-    """One layer of one rendered copy of the plot (a server session, a notebook cell)."""
-
-    plot: object  # the layer's HoloViews ElementPlot
-    layer: int
-
-
-def _write(renders, layers, palette=None, viewport=None) -> None:
-    for render in renders:
-        handles = render.plot.handles
-        if render.layer in layers:
-            handles["source"].data = layers[render.layer]
-        if palette is not None and render.layer == 0:
-            # Every layer's glyph shares layer 0's mapper (see FractalView._attach).
-            handles["glyph"].color_mapper.palette = palette
-        if viewport is not None and render.layer == 0:
-            (x0, x1), (y0, y1) = viewport
-            handles["plot"].x_range.update(start=x0, end=x1)
-            handles["plot"].y_range.update(start=y0, end=y1)
-    plots = {id(r.plot.state): r.plot for r in renders}
-    for plot in plots.values():
-        plot.push()  # to a notebook's comm; a server session syncs by itself
+def _write(plots, changes, palette=None, viewport=None) -> None:
+    # ``plots``: one rendered copy of the plot (a server session, a notebook cell), its
+    # layers' HoloViews plots in layer order.
+    for layer, data in changes.items():
+        plots[layer].handles["source"].data = data
+    base = plots[0]
+    if palette is not None:
+        # Every layer's glyph shares layer 0's mapper (see FractalView._attach).
+        base.handles["color_mapper"].palette = palette
+    if viewport is not None:
+        (x0, x1), (y0, y1) = viewport
+        base.state.x_range.update(start=x0, end=x1)
+        base.state.y_range.update(start=y0, end=y1)
+    base.push()  # to a notebook's comm; a server session syncs by itself
 
 
 class FractalView(pn.viewable.Viewer):
@@ -112,7 +102,8 @@ class FractalView(pn.viewable.Viewer):
         bounds = self._bounds()
         self._layers = [_blank() for _ in range(1 + MAX_TILES_PER_AXIS**2)]
         self._filled: set[int] = set()
-        self._renders: list[_Render] = []
+        # Each rendered copy of the plot, by figure: its layers' plots in layer order.
+        self._copies: dict[int, list] = {}
         elements = [
             hv.Image(np.full((1, 1), -1, dtype=np.int8), bounds=bounds).opts(
                 hooks=[functools.partial(self._attach, layer=i)]
@@ -195,13 +186,10 @@ class FractalView(pn.viewable.Viewer):
     def _send(self, changes: dict[int, dict], **kwargs) -> None:
         for layer, data in changes.items():
             self._layers[layer] = data
-        self._renders = [r for r in self._renders if r.plot.document is not None]
-        documents: dict[int, tuple] = {}
-        for render in self._renders:
-            doc = render.plot.document
-            documents.setdefault(id(doc), (doc, []))[1].append(render)
-        for doc, renders in documents.values():
-            update = functools.partial(_write, renders, changes, **kwargs)
+        self._copies = {k: p for k, p in self._copies.items() if p[0].document is not None}
+        for plots in self._copies.values():
+            update = functools.partial(_write, plots, changes, **kwargs)
+            doc = plots[0].document
             if doc.session_context is None:
                 update()  # a notebook or a bare document: no lock to take
             else:
@@ -217,15 +205,15 @@ class FractalView(pn.viewable.Viewer):
         self._send({}, palette=self._palette())
 
     def _attach(self, plot, element, layer: int) -> None:
-        # Runs once per rendered copy of the plot, layer by layer; later copies (another
-        # notebook cell) start from what is shown now.
+        # Runs once per rendered copy of the plot, layer by layer from 0; later copies
+        # (another notebook cell) start from what is shown now.
+        plots = self._copies.setdefault(id(plot.state), [None] * len(self._layers))
         if layer == 0:
             plot.handles["color_mapper"].palette = self._palette()
         else:
-            shared = next(r for r in self._renders if r.layer == 0 and r.plot.state is plot.state)
-            plot.handles["glyph"].color_mapper = shared.plot.handles["color_mapper"]
+            plot.handles["glyph"].color_mapper = plots[0].handles["color_mapper"]
         plot.handles["source"].data = self._layers[layer]
-        self._renders.append(_Render(plot, layer))
+        plots[layer] = plot
 
     def _tools(self, plot, element) -> None:
         figure = plot.state

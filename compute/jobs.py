@@ -18,7 +18,6 @@ Everything here runs on the event loop of the asynchronous Dask client: call
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import time
@@ -254,8 +253,9 @@ class Job(param.Parameterized):
         self.param.update(**updates)
         self._notify()
 
-    def _start(self, client, priority: int, attempt: int = 0) -> None:
-        self._attempt = attempt
+    def _start(self, client, priority: int) -> None:
+        # The priority is unique to this start: it also names this attempt at the frame.
+        self._attempt = attempt = priority
         tasks: list[TileTask] = tile_tasks(self.config, job_key=self.key, attempt=attempt)
         for rank, task in enumerate(tasks):
             tile = task.tile
@@ -349,7 +349,6 @@ class JobRegistry:
         self.cache = cache if cache is not None else FrameCache()
         self.jobs: dict[str, Job] = {}
         self._priority = itertools.count(1)
-        self._attempts: collections.Counter = collections.Counter()
         client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
 
     @classmethod
@@ -377,8 +376,7 @@ class JobRegistry:
                 job = Job(config)
                 job._on_final = self._on_final
                 self.jobs[key] = job
-                self._attempts[key] += 1
-                job._start(self.client, next(self._priority), self._attempts[key])
+                job._start(self.client, next(self._priority))
         job._owners.add(owner)
         return job
 
