@@ -174,6 +174,32 @@ class AppServer:
                 os.killpg(proc.pid, signal.SIGKILL)
         return proc.returncode
 
+    @classmethod
+    def running(cls, logs: Path, env: dict | None = None):
+        """Start ``panel serve``; yield it; stop it and check its exit, its leftovers and
+        its log. A generator, for fixtures of any scope to ``yield from``."""
+        server = cls(logs, env=env)
+        try:
+            server.start()
+            yield server
+        finally:
+            code = server.stop()
+        log = server.log()
+        # SIGTERM is how it is stopped.
+        assert code in (0, -signal.SIGTERM), f"panel serve exited with {code}:\n{log}"
+        assert not server.leftovers, f"processes outlived panel serve:\n{log}"
+        # A traceback through our code is a failure of the app. Others come from the server
+        # machinery around it when tabs close mid-message (Tornado, Bokeh) and from the Dask
+        # dashboard's progress page (distributed 2026.8 with Bokeh 3.9 sets `title.text` on
+        # a str; its bars still update): those are not ours to fix here.
+        ours = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py")
+        errors = [
+            block
+            for block in log.split("Traceback (most recent call last):")[1:]
+            if any(path in block for path in ours)
+        ]
+        assert not errors, log
+
     def log(self) -> str:
         return (self.logs / f"{self.name}.log").read_text(errors="replace")
 

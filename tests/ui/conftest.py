@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from pathlib import Path
-
 import pytest
 from pages import panel_cdn_from_package
 from support import ROOT, AppServer, ExternalCluster
@@ -29,34 +26,10 @@ def browser():
             browser.close()
 
 
-def _serve(logs: Path, env: dict | None = None):
-    server = AppServer(logs, env=env)
-    try:
-        server.start()
-        yield server
-    finally:
-        code = server.stop()
-    log = server.log()
-    # SIGTERM is how it is stopped.
-    assert code in (0, -signal.SIGTERM), f"panel serve exited with {code}:\n{log}"
-    assert not server.leftovers, f"processes outlived panel serve:\n{log}"
-    # A traceback through our code is a failure of the app. Others come from the server
-    # machinery around it when tabs close mid-message (Tornado, Bokeh) and from the Dask
-    # dashboard's progress page (distributed 2026.8 with Bokeh 3.9 sets `title.text` on
-    # a str; its bars still update): those are not ours to fix here.
-    ours = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py")
-    errors = [
-        block
-        for block in log.split("Traceback (most recent call last):")[1:]
-        if any(path in block for path in ours)
-    ]
-    assert not errors, log
-
-
 @pytest.fixture(scope="module")
 def local_app(tmp_path_factory):
     """The app on its default: a LocalCluster started lazily inside the server."""
-    yield from _serve(tmp_path_factory.mktemp("local-app"))
+    yield from AppServer.running(tmp_path_factory.mktemp("local-app"))
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +42,7 @@ def dask_cli_cluster(tmp_path_factory):
 def external_app(tmp_path_factory, dask_cli_cluster):
     """The app pointed at the dask CLI cluster through DASK_SCHEDULER_ADDRESS."""
     env = {"DASK_SCHEDULER_ADDRESS": dask_cli_cluster.address}
-    yield from _serve(tmp_path_factory.mktemp("external-app"), env)
+    yield from AppServer.running(tmp_path_factory.mktemp("external-app"), env)
 
 
 class Tabs:

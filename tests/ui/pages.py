@@ -1,11 +1,11 @@
-"""Reading the app's page: job state, canvas pixels, text inside shadow DOM, the URL."""
+"""Reading and driving the app's page: job state, canvas pixels, text in shadow DOM, URLs."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
-from urllib.parse import parse_qs, urlparse, urlsplit
+from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 
 import numpy as np
 from PIL import Image
@@ -156,3 +156,25 @@ def url_config(page) -> FractalConfig:
             value = text
         values[name] = tuple(value) if isinstance(value, list) else value
     return FractalConfig(**values)
+
+
+# -- driving the app ----------------------------------------------------------------------------
+def colourful(pixels) -> bool:
+    return distinct_colours(pixels) > 50
+
+
+def changed(before):
+    return lambda after: colourful(after) and np.mean(np.any(before != after, axis=-1)) > 0.3
+
+
+def link(app, **query) -> str:
+    text = urlencode(
+        {k: json.dumps(list(v)) if isinstance(v, tuple) else v for k, v in query.items()}
+    )
+    return app.url + (f"?{text}" if text else "")
+
+
+def set_max_iter(page, value: int) -> None:
+    box = page.locator(".fractal-controls input").nth(2)
+    box.fill(str(value))
+    box.press("Enter")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import _serve
-from pages import deep_text, wait_state, wait_text, wait_until, wait_url
-from support import ExternalCluster
-from test_external_app import set_max_iter
-from test_local_app import link
+from pages import deep_text, link, set_max_iter, wait_state, wait_text, wait_until, wait_url
+from support import AppServer, ExternalCluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -19,7 +16,7 @@ def fragile(tmp_path):
     (tmp_path / "app").mkdir()
     for cluster in ExternalCluster.running(tmp_path / "dask"):
         env = {"DASK_SCHEDULER_ADDRESS": cluster.address}
-        for app in _serve(tmp_path / "app", env):
+        for app in AppServer.running(tmp_path / "app", env):
             yield cluster, app
 
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import pytest
 from distributed import Client
-from pages import wait_image, wait_state, wait_text, wait_until, wait_url
+from pages import (
+    changed,
+    colourful,
+    link,
+    set_max_iter,
+    wait_image,
+    wait_state,
+    wait_text,
+    wait_until,
+    wait_url,
+)
 from support import heavy
-from test_local_app import changed, colourful, link
 
 from compute import FractalConfig
 from compute.diagnostics import ExecutionCounter, executed_tasks
@@ -100,12 +109,6 @@ def test_a_colormap_change_runs_no_task(page, external_app, counter):
     page.wait_for_timeout(1000)
     assert counter.keys() == []
     assert wait_state(page, "done", "cached") in ("done", "cached")
-
-
-def set_max_iter(page, value: int) -> None:
-    box = page.locator(".fractal-controls input").nth(2)
-    box.fill(str(value))
-    box.press("Enter")
 
 
 def test_two_tabs_share_one_job_and_closing_one_does_not_cancel_it(tabs, external_app, counter):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
-import urllib.parse
 
 import numpy as np
 import pytest
 from pages import (
     canvas_pixels,
+    changed,
+    colourful,
     deep_text,
     distinct_colours,
+    link,
     url_config,
     wait_image,
     wait_state,
@@ -26,21 +27,6 @@ from compute import FractalConfig
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
 DEFAULT = FractalConfig()
-
-
-def colourful(pixels) -> bool:
-    return distinct_colours(pixels) > 50
-
-
-def changed(before):
-    return lambda after: colourful(after) and np.mean(np.any(before != after, axis=-1)) > 0.3
-
-
-def link(app, **query) -> str:
-    text = urllib.parse.urlencode(
-        {k: json.dumps(list(v)) if isinstance(v, tuple) else v for k, v in query.items()}
-    )
-    return app.url + (f"?{text}" if text else "")
 
 
 def open_app(page, app, **query) -> np.ndarray:
