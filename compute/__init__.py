@@ -14,7 +14,7 @@ from .colour import (
 from .config import PIXEL_BUDGET, FractalConfig
 from .debounce import Debouncer
 from .jobs import Job, JobCancelled, JobError, JobFailed, JobManager, JobRegistry, TileResult
-from .store import FrameCache
+from .store import FrameCache, FrameStore
 from .tiles import Tile, render, split
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Debouncer",
     "FractalConfig",
     "FrameCache",
+    "FrameStore",
     "Job",
     "JobCancelled",
     "JobError",

@@ -30,7 +30,7 @@ import param
 from distributed.client import FutureCancelledError
 
 from .config import FractalConfig
-from .store import FrameCache
+from .store import FrameCache, FrameStore
 from .tiles import TILE_STARTED_TOPIC, Tile, TileTask, compute_tile, split, tile_tasks
 
 logger = logging.getLogger(__name__)
@@ -110,11 +110,16 @@ class Job(param.Parameterized):
     @classmethod
     def _from_cache(cls, config: FractalConfig, frame: np.ndarray) -> Job:
         job = cls(config, state="cached")
-        job._frame = frame
-        job._results = [TileResult(t, frame[t.slices]) for t in split(config.width, config.height)]
-        now = time.time()
-        job.param.update(tiles_done=job.tiles_total, started_at=now, finished_at=now)
+        job._fill(frame)
+        job.finished_at = job.started_at
         return job
+
+    def _fill(self, frame: np.ndarray) -> None:
+        # A finished frame from a cache: every tile at once, in the order tasks would run.
+        tiles = split(self.config.width, self.config.height)
+        self._frame = frame
+        self._results = [TileResult(t, frame[t.slices]) for t in tiles]
+        self.param.update(tiles_done=self.tiles_total, started_at=time.time())
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -253,9 +258,26 @@ class Job(param.Parameterized):
         self.param.update(**updates)
         self._notify()
 
-    def _start(self, client, priority: int) -> None:
+    def _start(self, client, priority: int, store: FrameStore | None = None) -> None:
         # The priority is unique to this start: it also names this attempt at the frame.
-        self._attempt = attempt = priority
+        self._attempt = priority
+        self._driver = asyncio.ensure_future(self._drive(client, priority, store))
+
+    async def _load(self, store: FrameStore) -> bool:
+        """Finish as ``cached`` from the persistent store, if it holds this frame."""
+        shape = (self.config.height, self.config.width)
+        try:
+            frame = await asyncio.to_thread(store.get, self.key, shape)
+        except Exception:  # an unreachable store is a miss: the frame is computed
+            logger.warning("reading frame %s from %r failed", self.key, store, exc_info=True)
+            return False
+        if frame is None:
+            return False
+        self._fill(frame)
+        self._finish("cached")
+        return True
+
+    def _submit_tiles(self, client, attempt: int) -> None:
         tasks: list[TileTask] = tile_tasks(self.config, job_key=self.key, attempt=attempt)
         for rank, task in enumerate(tasks):
             tile = task.tile
@@ -267,12 +289,14 @@ class Job(param.Parameterized):
                 # cancelled new ones: reusing keys the scheduler is still releasing left
                 # futures that never resolved (seen with one busy worker).
                 key=(f"fractal-tile-{self.key}", tile.row, tile.col, attempt),
-                priority=priority * 1024 - rank,
+                priority=attempt * 1024 - rank,
                 retries=0,
             )
-        self._driver = asyncio.ensure_future(self._drive())
 
-    async def _drive(self) -> None:
+    async def _drive(self, client, attempt: int, store: FrameStore | None) -> None:
+        if store is not None and await self._load(store):
+            return
+        self._submit_tiles(client, attempt)
         collectors = [asyncio.ensure_future(self._collect(tile)) for tile in self._futures]
         try:
             await asyncio.gather(*collectors)
@@ -333,13 +357,17 @@ class JobRegistry:
         An asynchronous client.
     cache : FrameCache, optional
         Finished frames; defaults to a 512 MiB in-memory LRU.
+    store : FrameStore, optional
+        Where finished frames and job records persist, across restarts and processes.
+        A job first looks there (off the event loop) and, if found, finishes as
+        ``cached`` with no task. Without a store nothing is written to disk.
     """
 
     # A weak association, not global state: a registry lives exactly as long as its
     # client, and managers created independently on one client must find the same one.
     _by_client: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
 
-    def __init__(self, client, cache: FrameCache | None = None):
+    def __init__(self, client, cache: FrameCache | None = None, store: FrameStore | None = None):
         if client in self._by_client:
             raise ValueError(
                 "This client already has a JobRegistry; use JobRegistry.for_client(client)."
@@ -347,15 +375,19 @@ class JobRegistry:
         self._by_client[client] = self
         self.client = client
         self.cache = cache if cache is not None else FrameCache()
+        self.store = store
         self.jobs: dict[str, Job] = {}
+        self._writes: set[asyncio.Future] = set()
         self._priority = itertools.count(1)
         client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
 
     @classmethod
-    def for_client(cls, client, cache: FrameCache | None = None) -> JobRegistry:
-        """The registry of ``client``, created on first use."""
+    def for_client(
+        cls, client, cache: FrameCache | None = None, store: FrameStore | None = None
+    ) -> JobRegistry:
+        """The registry of ``client``, created on first use (with ``cache`` and ``store``)."""
         registry = cls._by_client.get(client)
-        return registry if registry is not None else cls(client, cache)
+        return registry if registry is not None else cls(client, cache, store)
 
     def _on_tile_started(self, event) -> None:
         _, msg = event
@@ -376,7 +408,7 @@ class JobRegistry:
                 job = Job(config)
                 job._on_final = self._on_final
                 self.jobs[key] = job
-                job._start(self.client, next(self._priority))
+                job._start(self.client, next(self._priority), self.store)
         job._owners.add(owner)
         return job
 
@@ -397,8 +429,31 @@ class JobRegistry:
     def _on_final(self, job: Job) -> None:
         if self.jobs.get(job.key) is job:
             del self.jobs[job.key]
-        if job.state == "done":
+        if job.state in ("done", "cached"):
             self.cache.put(job.key, job.frame)
+        if job.state == "done" and self.store is not None:
+            self.in_background(self.store.put, job.key, job.frame)
+
+    def in_background(self, write, *args) -> None:
+        """Run a store ``write`` in a thread, so that disk or network never block the loop.
+
+        A failed write is logged, never raised: persistence must not cost a frame.
+        """
+
+        def run():
+            try:
+                write(*args)
+            except Exception:
+                logger.warning("writing to %r failed", self.store, exc_info=True)
+
+        task = asyncio.ensure_future(asyncio.to_thread(run))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Wait until every write to the store started so far has finished."""
+        while self._writes:
+            await asyncio.gather(*self._writes)
 
 
 class JobManager:
@@ -411,6 +466,10 @@ class JobManager:
     registry : JobRegistry, optional
         Shared jobs and cache; defaults to the client's (:meth:`JobRegistry.for_client`),
         so every manager on a client shares jobs with the others.
+    history : bool
+        Add a record of each of its jobs (:meth:`Job.record`) to the registry's store,
+        if it has one: when the job ends, or as ``cancelled`` when this manager stops
+        wanting it unfinished. Off for helper requests such as previews.
 
     Examples
     --------
@@ -419,8 +478,9 @@ class JobManager:
     >>> frame = await job.result()                         # doctest: +SKIP
     """
 
-    def __init__(self, client, *, registry: JobRegistry | None = None):
+    def __init__(self, client, *, registry: JobRegistry | None = None, history: bool = True):
         self.registry = registry if registry is not None else JobRegistry.for_client(client)
+        self.history = history
         self.job: Job | None = None
 
     def submit(self, config: FractalConfig) -> Job:
@@ -443,7 +503,8 @@ class JobManager:
         job = self.registry.acquire(config, self)
         self.job = job
         if current is not None and current is not job:
-            self.registry.release(current, self)
+            self._let_go(current)
+        self._log_when_final(job)
         return job
 
     def cancel(self) -> bool:
@@ -455,6 +516,39 @@ class JobManager:
             True if the job was cancelled (False if it had finished or is still wanted).
         """
         job, self.job = self.job, None
-        return job is not None and self.registry.release(job, self)
+        return job is not None and self._let_go(job)
 
     close = cancel
+
+    # -- history ----------------------------------------------------------------------------
+    def _let_go(self, job: Job) -> bool:
+        if not job.done:
+            self._log(job, state="cancelled")
+        return self.registry.release(job, self)
+
+    def _log_when_final(self, job: Job) -> None:
+        if not self._logging:
+            return
+        if job.done:
+            self._log(job)
+            return
+
+        def ended(event):
+            if event.new in FINAL_STATES:
+                job.param.unwatch(watcher)
+                if self.job is job:  # a job this manager let go was logged then
+                    self._log(job)
+
+        watcher = job.param.watch(ended, "state")
+
+    @property
+    def _logging(self) -> bool:
+        return self.history and self.registry.store is not None
+
+    def _log(self, job: Job, state: str | None = None) -> None:
+        if not self._logging:
+            return
+        record = job.record()
+        if state is not None:
+            record["state"] = state
+        self.registry.in_background(self.registry.store.add_record, record)

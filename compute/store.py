@@ -1,14 +1,31 @@
-"""Finished frames by key.
+"""Finished frames by key, in memory and on disk, and the job history.
 
-An in-memory LRU bounded in bytes. Frames are shared between sessions, so they are
-stored read-only: a caller that wants to modify one copies it.
+:class:`FrameCache` is an in-memory LRU bounded in bytes, for one process. Frames are
+shared between sessions, so they are stored read-only: a caller that wants to modify one
+copies it. :class:`FrameStore` persists frames and job records under a directory or an
+fsspec URL, so that they survive restarts and serve several processes.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import os
+import re
+import struct
+import time
+import uuid
+import zlib
 from collections import OrderedDict
 
+import fsspec
 import numpy as np
+import platformdirs
+from dask.utils import parse_bytes
+from fsspec.implementations.local import LocalFileSystem
+
+logger = logging.getLogger(__name__)
 
 
 class FrameCache:
@@ -63,3 +80,325 @@ class FrameCache:
         frame = self._frames.pop(key, None)
         if frame is not None:
             self._nbytes -= frame.nbytes
+
+
+#: Environment variables read by :meth:`FrameStore.from_env`.
+STORE_ENV = "FRACTAL_STORE"
+STORE_BYTES_ENV = "FRACTAL_STORE_MAX_BYTES"
+#: Values of ``FRACTAL_STORE`` that turn persistence off.
+DISABLED = frozenset({"off", "none", "false", "0"})
+
+# A frame file: magic, CRC-32 of the payload, then the array in NumPy's .npy format. The
+# checksum catches what a truncated or overwritten file cannot otherwise reveal: .npy
+# bytes that parse but hold other values.
+_MAGIC = b"FRACTAL1"
+_HEADER = struct.Struct("<8sI")
+_FRAME_SUFFIX = ".frame"
+_RECORD_SUFFIX = ".json"
+_TMP = ".tmp-"
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def default_location() -> str:
+    """The store's default place: ``fractal-explorer/store`` in the user's cache directory."""
+    return str(platformdirs.user_cache_path("fractal-explorer") / "store")
+
+
+class FrameStore:
+    """Finished frames and the job history, persisted under one location.
+
+    Survives restarts and may be shared by several processes (server processes on one
+    machine, or on many with an object store): every write goes to a temporary name and
+    is moved into place, so a reader sees a whole entry or none, and a writer killed
+    half-way leaves only a temporary file, removed later. A corrupted or unreadable
+    frame reads as missing (and is removed), so its job is computed again.
+
+    Parameters
+    ----------
+    location : str or os.PathLike, optional
+        A directory or an fsspec URL (``s3://bucket/fractals``, ``memory://store``).
+        Defaults to :func:`default_location`.
+    max_bytes : int
+        Frames are evicted, least recently used first, to keep their total within this.
+    max_records : int
+        History records kept; the oldest are removed beyond it.
+    abandoned_after : float
+        Seconds after which a temporary file is taken to be a killed writer's leftover
+        and removed.
+    storage_options : dict, optional
+        Passed to fsspec (credentials, endpoint) for URLs.
+
+    Notes
+    -----
+    Recency of use is the file's modification time, refreshed on every read. Local
+    files support that; on filesystems that cannot touch a file (most object stores)
+    eviction falls back to least recently written.
+
+    Examples
+    --------
+    >>> store = FrameStore("/tmp/fractals", max_bytes=2**30)   # doctest: +SKIP
+    >>> store.put(config.key, frame)                          # doctest: +SKIP
+    >>> store.get(config.key, shape=frame.shape)              # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        location: str | os.PathLike | None = None,
+        *,
+        max_bytes: int = 2 * 2**30,
+        max_records: int = 1000,
+        abandoned_after: float = 600.0,
+        storage_options: dict | None = None,
+    ):
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        if max_records < 1:
+            raise ValueError(f"max_records must be >= 1, got {max_records}")
+        self.location = str(location) if location is not None else default_location()
+        self.max_bytes = int(max_bytes)
+        self.max_records = int(max_records)
+        self.abandoned_after = float(abandoned_after)
+        self.fs, root = fsspec.core.url_to_fs(self.location, **(storage_options or {}))
+        self._frames = f"{root.rstrip('/')}/frames"
+        self._history = f"{root.rstrip('/')}/history"
+        for folder in (self._frames, self._history):
+            self.fs.makedirs(folder, exist_ok=True)
+
+    @classmethod
+    def from_env(cls) -> FrameStore | None:
+        """The store configured by the environment, or None if persistence is off.
+
+        ``FRACTAL_STORE`` is a directory or fsspec URL (unset: :func:`default_location`;
+        ``off``: no store); ``FRACTAL_STORE_MAX_BYTES`` bounds it (``"2GiB"``, ``5e8``).
+        """
+        location = os.environ.get(STORE_ENV, "").strip()
+        if location.lower() in DISABLED:
+            return None
+        limit = os.environ.get(STORE_BYTES_ENV, "").strip()
+        try:
+            max_bytes = parse_bytes(limit) if limit else 2 * 2**30
+        except ValueError as exc:
+            raise ValueError(f"{STORE_BYTES_ENV}={limit!r} is not a size: {exc}") from None
+        return cls(location or None, max_bytes=max_bytes)
+
+    def __repr__(self) -> str:
+        return f"FrameStore({self.location!r}, max_bytes={self.max_bytes})"
+
+    # -- frames ------------------------------------------------------------------------------
+    def _path(self, key: str) -> str:
+        if not isinstance(key, str) or not _SAFE_KEY.fullmatch(key):
+            raise ValueError(f"Not a valid frame key: {key!r}")
+        return f"{self._frames}/{key}{_FRAME_SUFFIX}"
+
+    def __contains__(self, key: str) -> bool:
+        return self.fs.exists(self._path(key))
+
+    def get(self, key: str, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The frame stored under ``key``, read-only, or None if absent or unusable.
+
+        Parameters
+        ----------
+        key : str
+            The frame's key (:attr:`FractalConfig.key`).
+        shape : tuple of int, optional
+            The shape the caller expects; an entry of another shape counts as corrupted.
+        """
+        path = self._path(key)
+        try:
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("frame %s is unreadable, so it will be computed: %s", key, exc)
+            return None
+        try:
+            frame = _decode(data)
+            if shape is not None and frame.shape != tuple(shape):
+                raise ValueError(f"shape {frame.shape}, expected {tuple(shape)}")
+        except ValueError as exc:
+            logger.warning("frame %s is corrupted (%s): removed, it will be computed", key, exc)
+            self._remove(path)
+            return None
+        self._touch(path)
+        frame.setflags(write=False)
+        return frame
+
+    def put(self, key: str, frame: np.ndarray) -> bool:
+        """Store ``frame`` under ``key`` atomically, then evict to fit :attr:`max_bytes`.
+
+        Returns
+        -------
+        bool
+            False if the frame alone is larger than the whole budget (not stored).
+        """
+        path = self._path(key)
+        data = _encode(frame)
+        if len(data) > self.max_bytes:
+            return False
+        self._write(path, data)
+        self.evict(keep=path)
+        return True
+
+    def discard(self, key: str) -> None:
+        """Forget ``key`` if present."""
+        self._remove(self._path(key))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the frames stored now (by every process sharing the store)."""
+        return sum(info["size"] for info in self._entries(self._frames, _FRAME_SUFFIX))
+
+    def keys(self) -> list[str]:
+        """Keys of the frames stored now, least recently used first."""
+        entries = sorted(self._entries(self._frames, _FRAME_SUFFIX), key=_mtime)
+        return [_name(info)[: -len(_FRAME_SUFFIX)] for info in entries]
+
+    def evict(self, keep: str | None = None) -> None:
+        """Remove the least recently used frames beyond :attr:`max_bytes`, and leftovers.
+
+        Safe to run in several processes at once: an entry another process removed first
+        is simply gone.
+        """
+        entries = self._entries(self._frames, _FRAME_SUFFIX, leftovers=True)
+        total = sum(info["size"] for info in entries)
+        for info in sorted(entries, key=_mtime):
+            if total <= self.max_bytes:
+                break
+            if info["name"] != keep:
+                self._remove(info["name"])
+                total -= info["size"]
+
+    # -- history -----------------------------------------------------------------------------
+    def add_record(self, record: dict) -> None:
+        """Append a job record (see :meth:`compute.Job.record`) to the history.
+
+        Each record is its own small file named by time: processes never contend for one
+        file, and an object store needs no append.
+        """
+        stamp = record.get("submitted_at") or time.time()
+        name = f"{int(stamp * 1e6):020d}-{uuid.uuid4().hex[:12]}{_RECORD_SUFFIX}"
+        self._write(f"{self._history}/{name}", json.dumps(record).encode())
+        entries = sorted(self._entries(self._history, _RECORD_SUFFIX, leftovers=True), key=_name)
+        for info in entries[: max(len(entries) - self.max_records, 0)]:
+            self._remove(info["name"])
+
+    def history(self, limit: int | None = None) -> list[dict]:
+        """Job records, oldest first (the newest ``limit`` of them if given).
+
+        Unreadable records are skipped, not raised.
+        """
+        names = sorted(info["name"] for info in self._entries(self._history, _RECORD_SUFFIX))
+        if limit is not None:
+            names = names[-limit:] if limit > 0 else []
+        records = []
+        for path, data in self.fs.cat(names, on_error="return").items() if names else ():
+            try:
+                if isinstance(data, Exception):
+                    raise data
+                record = json.loads(data)
+                if not isinstance(record, dict):
+                    raise ValueError("not a record")
+            except (OSError, ValueError) as exc:
+                logger.warning("skipping an unreadable history record %s: %s", path, exc)
+                continue
+            records.append((path, record))
+        return [record for _, record in sorted(records, key=lambda item: item[0])]
+
+    def clear(self) -> None:
+        """Remove every frame and record."""
+        for folder in (self._frames, self._history):
+            for info in self._entries(folder, "", leftovers=True):
+                self._remove(info["name"])
+
+    # -- files -------------------------------------------------------------------------------
+    def _write(self, path: str, data: bytes) -> None:
+        tmp = f"{path}{_TMP}{uuid.uuid4().hex}"
+        try:
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, path)
+        except BaseException:
+            self._remove(tmp)
+            raise
+
+    def _entries(self, folder: str, suffix: str, leftovers: bool = False) -> list[dict]:
+        """Files in ``folder`` ending in ``suffix``; removes abandoned temporaries."""
+        try:
+            infos = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        entries, now = [], time.time()
+        for info in infos:
+            if info.get("type") != "file":
+                continue
+            name = _name(info)
+            if _TMP in name:
+                if leftovers and now - _mtime(info) > self.abandoned_after:
+                    self._remove(info["name"])
+            elif name.endswith(suffix):
+                entries.append(info)
+        return entries
+
+    def _remove(self, path: str) -> None:
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("could not remove %s: %s", path, exc)
+
+    def _touch(self, path: str) -> None:
+        # Recency for LRU eviction, shared by every process: the file's modification time.
+        try:
+            if isinstance(self.fs, LocalFileSystem):
+                os.utime(path)
+            else:
+                self.fs.touch(path, truncate=False)
+        except (NotImplementedError, ValueError, OSError):
+            pass  # this filesystem cannot: eviction falls back to least recently written
+
+
+def _encode(frame: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(_HEADER.pack(_MAGIC, 0))
+    np.lib.format.write_array(buffer, np.ascontiguousarray(frame), allow_pickle=False)
+    data = buffer.getbuffer()
+    _HEADER.pack_into(data, 0, _MAGIC, zlib.crc32(data[_HEADER.size :]))
+    del data
+    return buffer.getvalue()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    if len(data) < _HEADER.size:
+        raise ValueError("truncated")
+    magic, crc = _HEADER.unpack_from(data)
+    if magic != _MAGIC:
+        raise ValueError("not a frame file")
+    payload = memoryview(data)[_HEADER.size :]
+    if zlib.crc32(payload) != crc:
+        raise ValueError("checksum mismatch")
+    try:
+        # The array is a view of the bytes just read: no copy of a frame-sized buffer.
+        header = io.BytesIO(payload[:4096])
+        version = np.lib.format.read_magic(header)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }[version]
+        shape, fortran, dtype = read_header(header)
+        if dtype.hasobject or fortran:
+            raise ValueError("unexpected array layout")
+        frame = np.frombuffer(payload, dtype=dtype, offset=header.tell()).reshape(shape)
+    except ValueError:
+        raise
+    except Exception as exc:  # numpy raises several types for malformed headers
+        raise ValueError(f"not a .npy array: {exc}") from None
+    return frame
+
+
+def _name(info: dict) -> str:
+    return info["name"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _mtime(info: dict) -> float:
+    value = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)

@@ -1,11 +1,21 @@
-"""FrameCache: an LRU of frames bounded in bytes."""
+"""FrameCache (in memory) and FrameStore (on disk, shared by processes)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
 import numpy as np
 import pytest
+from support import ROOT
 
-from compute.store import FrameCache
+from compute.store import FrameCache, FrameStore
 
 KIB = 1024
 
@@ -188,3 +198,273 @@ def test_negative_budget_rejected(max_bytes):
 
 def test_default_budget():
     assert FrameCache().max_bytes > 0
+
+
+# -- FrameStore: on disk, shared by processes -----------------------------------------------
+# Other processes are real interpreters running the store's own code (see WRITER); what
+# they leave on disk is what this process reads.
+
+WRITER = """
+import os, sys, time, json
+import numpy as np
+from compute.store import FrameStore
+
+location, mode, tag, count, max_bytes = sys.argv[1:6]
+store = FrameStore(location, max_bytes=int(max_bytes))
+go = os.path.join(location, "go")
+while not os.path.exists(go):  # start together with the other writers
+    time.sleep(0.005)
+for i in range(int(count)):
+    if mode == "same-key":  # one key rewritten forever with a frame full of i
+        store.put("victim", np.full((1024, 1024), float(i)))
+        continue
+    key = f"shared{i % 5}" if i % 2 else f"{tag}{i}"
+    store.put(key, np.full((64, 64), float(len(key))))
+    store.add_record({"key": key, "writer": tag, "i": i, "submitted_at": time.time()})
+print("ok", flush=True)
+"""
+
+
+def writer(location, mode: str, tag: str = "w", count: int = 1, max_bytes: int = 2**40):
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(location), mode, tag, str(count), str(max_bytes)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def processes():
+    started: list[subprocess.Popen] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)
+
+
+def finished_ok(process: subprocess.Popen) -> None:
+    out, err = process.communicate(timeout=100)
+    assert process.returncode == 0, err
+    assert out.strip() == "ok"
+    assert "Traceback" not in err
+
+
+def frame_file(store: FrameStore, key: str) -> Path:
+    return Path(store.location) / "frames" / f"{key}.frame"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return FrameStore(tmp_path / "store", max_bytes=2**30)
+
+
+def values(n: int = 64, fill: float = 1.5) -> np.ndarray:
+    frame = np.full((n, n), fill)
+    frame[0, 0] = np.nan  # inside the set: NaN must survive the round trip
+    return frame
+
+
+def test_store_round_trip_is_read_only_and_exact(store):
+    frame = values()
+    assert store.get("k1") is None
+    assert store.put("k1", frame)
+    got = store.get("k1", shape=frame.shape)
+    np.testing.assert_array_equal(got, frame)
+    assert got.dtype == frame.dtype
+    assert not got.flags.writeable
+    assert "k1" in store
+    assert store.keys() == ["k1"]
+    assert store.nbytes == frame_file(store, "k1").stat().st_size
+
+
+def test_store_refuses_keys_that_are_not_plain_names(store):
+    for bad in ("../escape", "a/b", "", ".hidden", "x" * 200):
+        with pytest.raises(ValueError, match="Not a valid frame key"):
+            store.put(bad, values())
+
+
+def test_store_survives_a_restart_both_ways(tmp_path):
+    location = tmp_path / "store"
+    FrameStore(location).put("mine", values(fill=2.0))
+    FrameStore(location).add_record({"key": "mine", "submitted_at": 1.0})
+    with processes() as started:
+        # A new process reads what this one wrote, and writes for this one to read.
+        reader = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, json; from compute.store import FrameStore; "
+                "s = FrameStore(sys.argv[1]); f = s.get('mine'); "
+                "print(json.dumps([float(f[1, 1]), s.history()[0]['key']]))",
+                str(location),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(reader)
+        out, err = reader.communicate(timeout=60)
+        assert reader.returncode == 0, err
+        assert json.loads(out) == [2.0, "mine"]
+        started.append(other := writer(location, "keys", tag="theirs", count=1))
+        (location / "go").touch()
+        finished_ok(other)
+    fresh = FrameStore(location)
+    np.testing.assert_array_equal(fresh.get("theirs0"), np.full((64, 64), 7.0))
+    assert [r["key"] for r in fresh.history()] == ["mine", "theirs0"]
+
+
+def test_a_killed_writer_leaves_no_partial_frame(tmp_path):
+    location = tmp_path / "store"
+    store = FrameStore(location, abandoned_after=3600)
+    frames = location / "frames"
+    for _attempt in range(20):
+        with processes() as started:
+            started.append(process := writer(location, "same-key", count=10**6))
+            (location / "go").touch()
+            # Kill it while a rewrite of an existing entry is half done: the moment the
+            # store is most tempted to show a partial frame.
+            deadline = time.monotonic() + 60
+            while not (frame_file(store, "victim").exists() and list(frames.glob("*.tmp-*"))):
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "the writer never wrote"
+                time.sleep(0.001)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        if list(frames.glob("*.tmp-*")):
+            break  # killed mid-write (not between two writes): the case under test
+    else:
+        pytest.fail("never caught the writer mid-write in 20 tries")
+    frame = store.get("victim", shape=(1024, 1024))
+    assert frame is not None
+    assert np.all(frame == frame[0, 0]), "a frame mixing two writes was read"
+    # The leftover is invisible to readers and removed once old enough to be abandoned.
+    assert store.keys() == ["victim"]
+    FrameStore(location, abandoned_after=0).evict()
+    assert not list(frames.glob("*.tmp-*"))
+    assert store.get("victim") is not None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["flip-a-value-byte", "truncate", "garbage", "empty", "wrong-shape"],
+)
+def test_a_corrupted_frame_reads_as_missing_and_is_removed(store, damage, caplog):
+    frame = values(fill=3.0)
+    store.put("k", frame)
+    path = frame_file(store, "k")
+    data = bytearray(path.read_bytes())
+    if damage == "flip-a-value-byte":
+        data[-3] ^= 0xFF  # still a valid .npy: only the checksum can tell
+    elif damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = bytearray(b"\x00not a frame" * 50)
+    elif damage == "empty":
+        data = bytearray()
+    path.write_bytes(bytes(data))
+    shape = (32, 32) if damage == "wrong-shape" else frame.shape
+    with caplog.at_level("WARNING", logger="compute.store"):
+        assert store.get("k", shape=shape) is None
+    assert "corrupted" in caplog.text
+    assert not path.exists()
+    assert store.put("k", frame)
+    np.testing.assert_array_equal(store.get("k"), frame)
+
+
+def test_an_unreadable_history_record_is_skipped(store):
+    store.add_record({"key": "a", "submitted_at": 1.0})
+    store.add_record({"key": "b", "submitted_at": 2.0})
+    first = sorted((Path(store.location) / "history").glob("*.json"))[0]
+    first.write_text("{half a rec")
+    assert [r["key"] for r in store.history()] == ["b"]
+
+
+def test_history_is_ordered_limited_and_bounded(tmp_path):
+    store = FrameStore(tmp_path / "store", max_records=3)
+    for i in (4, 1, 3, 2, 5):
+        store.add_record({"key": f"k{i}", "submitted_at": float(i)})
+    assert [r["key"] for r in store.history()] == ["k3", "k4", "k5"]
+    assert [r["key"] for r in store.history(limit=2)] == ["k4", "k5"]
+    assert store.history(limit=0) == []
+
+
+def test_store_evicts_least_recently_used_across_instances(tmp_path):
+    frame = values()
+    size = len(frame.tobytes())
+    location = tmp_path / "store"
+    store = FrameStore(location, max_bytes=int(3.5 * size))
+    for key in "abc":
+        store.put(key, frame)
+    # Another instance (as another process would) reads "a": "b" is now the oldest.
+    assert FrameStore(location).get("a") is not None
+    store.put("d", frame)
+    assert store.keys() == ["c", "a", "d"]
+    assert store.nbytes <= store.max_bytes
+
+
+def test_a_frame_larger_than_the_store_is_not_kept(tmp_path):
+    store = FrameStore(tmp_path / "store", max_bytes=1000)
+    assert not store.put("big", values(64))
+    assert store.keys() == []
+
+
+def test_two_processes_writing_at_once(tmp_path):
+    location = tmp_path / "store"
+    budget = 12 * (64 * 64 * 8 + 200)  # a dozen of the writers' frames
+    FrameStore(location)  # create the folders before the race
+    with processes() as started:
+        for tag in ("p", "q"):
+            started.append(writer(location, "keys", tag=tag, count=40, max_bytes=budget))
+        (location / "go").touch()
+        for process in started:
+            finished_ok(process)
+    store = FrameStore(location, max_bytes=budget)
+    assert store.nbytes <= budget
+    keys = store.keys()
+    assert keys, "eviction removed everything"
+    for key in keys:
+        # Each writer filled a frame with the length of its key: any mix would show.
+        np.testing.assert_array_equal(store.get(key), np.full((64, 64), float(len(key))))
+    history = store.history()
+    assert len(history) == 80
+    assert {(r["writer"], r["i"]) for r in history} == {
+        (tag, i) for tag in "pq" for i in range(40)
+    }
+    assert not list((location / "frames").glob("*.tmp-*"))
+    assert not list((location / "history").glob("*.tmp-*"))
+
+
+def test_an_fsspec_url_works_like_a_directory():
+    store = FrameStore(f"memory://fractal-test-{uuid.uuid4().hex}", max_bytes=2**20)
+    try:
+        store.put("k", values())
+        np.testing.assert_array_equal(store.get("k"), values())
+        store.add_record({"key": "k", "submitted_at": 1.0})
+        assert store.history() == [{"key": "k", "submitted_at": 1.0}]
+    finally:
+        store.clear()
+    assert store.keys() == []
+
+
+def test_from_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("FRACTAL_STORE", "off")
+    assert FrameStore.from_env() is None
+    monkeypatch.setenv("FRACTAL_STORE", str(tmp_path / "here"))
+    monkeypatch.setenv("FRACTAL_STORE_MAX_BYTES", "3 MiB")
+    store = FrameStore.from_env()
+    assert store.location == str(tmp_path / "here")
+    assert store.max_bytes == 3 * 2**20
+    monkeypatch.setenv("FRACTAL_STORE_MAX_BYTES", "lots")
+    with pytest.raises(ValueError, match="FRACTAL_STORE_MAX_BYTES='lots' is not a size"):
+        FrameStore.from_env()
+    monkeypatch.delenv("FRACTAL_STORE_MAX_BYTES")
+    monkeypatch.delenv("FRACTAL_STORE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert FrameStore.from_env().location == str(tmp_path / "cache" / "fractal-explorer" / "store")

@@ -1,0 +1,121 @@
+"""Jobs with a FrameStore: frames and history outlive the client, the registry and the process.
+
+A "restart" here is a new client with a new registry on the same store location, as a
+restarted server gets; the restart of a real ``panel serve`` is in tests/ui.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from distributed import Client
+from support import heavy
+
+from compute import FractalConfig, FrameStore, JobManager, JobRegistry, render
+from compute.diagnostics import ExecutionCounter, executed_tasks
+
+pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
+
+
+def config(n: int = 0) -> FractalConfig:
+    return FractalConfig(c_real=-0.7 + n * 1e-3, max_iter=120, width=300, height=200)
+
+
+async def tasks_run(client) -> int:
+    return len(await executed_tasks(client))
+
+
+async def restarted(client):
+    """A second client on the same cluster, with fresh counts: a restarted server's."""
+    fresh = await Client(client.scheduler.address, asynchronous=True, set_as_default=False)
+    await fresh.register_plugin(ExecutionCounter())
+    return fresh
+
+
+async def test_a_restart_serves_a_computed_frame_from_the_store_with_no_task(client, tmp_path):
+    location = tmp_path / "store"
+    registry = JobRegistry(client, store=FrameStore(location))
+    first = JobManager(client, registry=registry).submit(config(1))
+    frame = await first.result()
+    assert first.state == "done"
+    await registry.flush()
+
+    async with await restarted(client) as fresh:
+        again = JobManager(fresh, registry=JobRegistry(fresh, store=FrameStore(location)))
+        job = again.submit(config(1))
+        tiles = [tile async for tile in job]
+        assert job.state == "cached"
+        assert job.describe() == "from cache: no task ran"
+        np.testing.assert_array_equal(await job.result(), frame)
+        np.testing.assert_array_equal(frame, render(config(1)))
+        assert len(tiles) == job.tiles_total
+        assert await tasks_run(fresh) == 0
+        # Now in that registry's memory too: the next request does not even read the disk.
+        assert JobManager(fresh).submit(config(1)).state == "cached"
+
+
+async def test_a_corrupted_entry_is_recomputed_and_rewritten(client, tmp_path, caplog):
+    location = tmp_path / "store"
+    registry = JobRegistry(client, store=FrameStore(location))
+    frame = await JobManager(client, registry=registry).submit(config(2)).result()
+    await registry.flush()
+    path = location / "frames" / f"{config(2).key}.frame"
+    path.write_bytes(path.read_bytes()[:100])
+
+    async with await restarted(client) as fresh:
+        registry = JobRegistry(fresh, store=FrameStore(location))
+        with caplog.at_level("WARNING", logger="compute.store"):
+            job = JobManager(fresh, registry=registry).submit(config(2))
+            np.testing.assert_array_equal(await job.result(), frame)
+        assert job.state == "done"
+        assert "corrupted" in caplog.text
+        assert await tasks_run(fresh) == job.tiles_total
+        await registry.flush()
+    np.testing.assert_array_equal(FrameStore(location).get(config(2).key), frame)
+
+
+async def test_the_history_records_done_superseded_and_cached_jobs(client, tmp_path):
+    store = FrameStore(tmp_path / "store")
+    registry = JobRegistry(client, store=store)
+    manager = JobManager(client, registry=registry)
+    previews = JobManager(client, registry=registry, history=False)
+    superseded = manager.submit(heavy(5))
+    previews.submit(config(3).preview(64))
+    done = manager.submit(config(3))
+    await done.result()
+    await previews.job.result()
+    cached = JobManager(client, registry=registry).submit(config(3))
+    await registry.flush()
+
+    history = store.history()
+    assert [(r["key"], r["state"]) for r in history] == [
+        (superseded.key, "cancelled"),
+        (done.key, "done"),
+        (cached.key, "cached"),
+    ]
+    assert history[1]["tiles_done"] == history[1]["tiles_total"] == done.tiles_total
+    assert history[1]["duration"] > 0
+    assert (
+        FractalConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in history[1]["config"].items()}
+        ).key
+        == done.key
+    )
+
+
+async def test_a_failing_store_costs_no_frame(client, tmp_path, caplog):
+    location = tmp_path / "store"
+    store = FrameStore(location)
+    registry = JobRegistry(client, store=store)
+    # The frames folder replaced by a file: every read and write of a frame fails (as
+    # with a full disk or a lost mount; root ignores permissions, so chmod cannot).
+    (location / "frames").rmdir()
+    (location / "frames").write_text("in the way")
+    with caplog.at_level("WARNING"):
+        job = JobManager(client, registry=registry).submit(config(4))
+        frame = await job.result()
+        await registry.flush()
+    assert job.state == "done"
+    np.testing.assert_array_equal(frame, render(config(4)))
+    assert "is unreadable, so it will be computed" in caplog.text
+    assert "writing to FrameStore" in caplog.text
