@@ -16,10 +16,12 @@ from compute import (
     ClusterConnection,
     Debouncer,
     FractalConfig,
+    FrameStore,
     Job,
     JobCancelled,
     JobFailed,
     JobManager,
+    JobRegistry,
     Normalizer,
     to_png,
 )
@@ -34,6 +36,7 @@ from .view import FractalView
 logger = logging.getLogger(__name__)
 
 _CONNECTION_KEY = "fractal-explorer:cluster-connection"
+_STORE_KEY = "fractal-explorer:frame-store"
 
 
 def shared_connection() -> ClusterConnection:
@@ -43,6 +46,23 @@ def shared_connection() -> ClusterConnection:
     session asks for a frame.
     """
     return pn.state.as_cached(_CONNECTION_KEY, ClusterConnection)
+
+
+def _store_from_env() -> FrameStore | None:
+    try:
+        return FrameStore.from_env()
+    except (ValueError, OSError) as exc:
+        # A deployment mistake must not take the app down: it runs, without persistence.
+        logger.error("Frames and history will not persist: %s", exc)
+        return None
+
+
+def shared_store() -> FrameStore | None:
+    """The process's persistent store, from ``FRACTAL_STORE`` (None if off or unusable).
+
+    Shared by every session, and by every process pointed at the same location.
+    """
+    return pn.state.as_cached(_STORE_KEY, _store_from_env)
 
 
 def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
@@ -73,6 +93,9 @@ class FractalExplorer(pn.viewable.Viewer):
     ----------
     connection : ClusterConnection, optional
         Defaults to the process-wide :func:`shared_connection`.
+    store : FrameStore or None, optional
+        Where frames and the job history persist. Defaults to the process-wide
+        :func:`shared_store`; None keeps them in memory only.
     sync_url : bool
         Keep the page's URL query in step with the config (served apps).
     """
@@ -80,6 +103,12 @@ class FractalExplorer(pn.viewable.Viewer):
     config = param.ClassSelector(class_=FractalConfig, constant=True, doc="What is asked for.")
     connection = param.ClassSelector(
         class_=ClusterConnection, constant=True, doc="How the cluster is reached."
+    )
+    store = param.ClassSelector(
+        class_=FrameStore,
+        allow_None=True,
+        constant=True,
+        doc="Where frames and the job history persist (None: in memory only).",
     )
     debounce = param.Number(
         default=0.25, bounds=(0, 5), doc="Quiet seconds after the last change before a job."
@@ -105,6 +134,8 @@ class FractalExplorer(pn.viewable.Viewer):
         params.setdefault("config", FractalConfig())
         if params.get("connection") is None:
             params["connection"] = shared_connection()
+        if "store" not in params:
+            params["store"] = shared_store()
         super().__init__(**params)
         if self.sync_url and pn.state.location is not None:
             # Before any component exists, so that all of them (the plot's first axes
@@ -208,7 +239,23 @@ class FractalExplorer(pn.viewable.Viewer):
         if self._closed or self._watchdog is not None:
             return
         self._watchdog = pn.state.add_periodic_callback(self.check_cluster, period=1000)
-        pn.state.execute(self.render)
+        pn.state.execute(self._begin)
+
+    async def _begin(self) -> None:
+        # The history first: a job of this session can then never be listed twice.
+        await self.load_history()
+        await self.render()
+
+    async def load_history(self) -> None:
+        """Put the store's latest job records (all sessions, all processes) in the history."""
+        if self.store is None:
+            return
+        try:
+            records = await asyncio.to_thread(self.store.history, self.history.limit)
+        except Exception as exc:  # an unreachable store costs the history, not the app
+            logger.warning("reading the job history from %r failed: %s", self.store, exc)
+            return
+        self.history.records = [*self.history.readable(records), *self.history.records]
 
     def close(self) -> None:
         """Stop this explorer's work (a closed tab): cancel its jobs unless others want them."""
@@ -310,7 +357,9 @@ class FractalExplorer(pn.viewable.Viewer):
             self._cluster_failed(exc)
             return None
         if self._full is None or self._full.registry.client is not client:
-            self._full, self._preview = JobManager(client), JobManager(client)
+            registry = JobRegistry.for_client(client, store=self.store)
+            self._full = JobManager(client, registry=registry)
+            self._preview = JobManager(client, registry=registry, history=False)
         previous = self.job
         job = self._full.submit(config)
         if job is previous:

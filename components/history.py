@@ -9,6 +9,19 @@ import panel as pn
 import param
 
 _COLUMNS = ["time", "view", "state", "ms", "tiles", "cache hit"]
+#: What a row needs from a record (see :meth:`compute.Job.record`).
+_FIELDS = frozenset(
+    [
+        *("summary", "config", "state", "cached"),
+        *("submitted_at", "duration", "tiles_done", "tiles_total"),
+    ]
+)
+
+
+def _when(stamp: float) -> str:
+    moment = dt.datetime.fromtimestamp(stamp)
+    # Records from the store may be days old: those say which day.
+    return moment.strftime("%H:%M:%S" if moment.date() == dt.date.today() else "%Y-%m-%d %H:%M")
 
 
 class JobHistory(pn.viewable.Viewer):
@@ -32,6 +45,23 @@ class JobHistory(pn.viewable.Viewer):
         )
         self._table.on_click(self._clicked)
 
+    @staticmethod
+    def readable(records: list) -> list[dict]:
+        """The records that have what a row shows (a store may hold older or foreign ones)."""
+        return [
+            r
+            for r in records
+            if isinstance(r, dict)
+            and r.keys() >= _FIELDS
+            and isinstance(r["config"], dict)
+            and isinstance(r["submitted_at"], int | float)
+        ]
+
+    @param.depends("records", watch=True)
+    def _trim(self) -> None:
+        if len(self.records) > self.limit:
+            self.records = self.records[-self.limit :]
+
     def add(self, record: dict) -> None:
         """Append a record (dropping the oldest beyond :attr:`limit`)."""
         self.records = [*self.records, record][-self.limit :]
@@ -43,7 +73,7 @@ class JobHistory(pn.viewable.Viewer):
     def _frame(self) -> pd.DataFrame:
         rows = [
             {
-                "time": dt.datetime.fromtimestamp(r["submitted_at"]).strftime("%H:%M:%S"),
+                "time": _when(r["submitted_at"]),
                 "view": r["summary"],
                 "state": r["state"],
                 "ms": None if r["duration"] is None else round(r["duration"] * 1000),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -11,6 +12,10 @@ from distributed import Client, LocalCluster
 from support import ExternalCluster
 
 from compute.diagnostics import ExecutionCounter, KernelWarmup
+
+# Nothing a test computes goes to the user's cache directory, nor comes from it: tests
+# that persist pass a store (or FRACTAL_STORE, for servers and notebooks) of their own.
+os.environ["FRACTAL_STORE"] = "off"
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,17 @@ from support import heavy
 
 from components import FractalExplorer
 from components.view import tile_bounds
-from compute import ClusterConnection, FractalConfig, Normalizer, render, split, to_png
+from compute import (
+    ClusterConnection,
+    FractalConfig,
+    FrameStore,
+    Normalizer,
+    render,
+    split,
+    to_png,
+)
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
-from compute.diagnostics import executed_tasks
+from compute.diagnostics import ExecutionCounter, executed_tasks
 from compute.tiles import MAX_TILES_PER_AXIS
 
 pytestmark = [
@@ -462,6 +470,55 @@ async def test_an_unreachable_cluster_is_reported_not_raised():
         assert explorer.cluster_status == "lost"
         assert explorer.cluster_error.startswith("Cannot reach the Dask scheduler")
         assert explorer.dashboard.link is None
+    finally:
+        explorer.close()
+        await connection.close()
+
+
+# -- persistence ---------------------------------------------------------------------------
+
+
+async def test_after_a_restart_frames_come_from_the_store_and_the_history_restores(
+    local_cluster, tmp_path, eventually
+):
+    """Two explorers on two connections, one after the other: a server and its restart."""
+    store = FrameStore(tmp_path / "store")
+    first, second = light(20), light(21)
+    connection = ClusterConnection(address=local_cluster.scheduler_address)
+    explorer = FractalExplorer(
+        config=first.copy(), connection=connection, store=store, autostart=False
+    )
+    try:
+        await explorer._begin()
+        await eventually(lambda: rendered(explorer), "the first frame")
+        explorer.config.c_real = second.c_real
+        await eventually(lambda: rendered(explorer), "the second frame")
+        await explorer._full.registry.flush()
+    finally:
+        explorer.close()
+        await connection.close()
+
+    connection = ClusterConnection(address=local_cluster.scheduler_address)
+    explorer = FractalExplorer(
+        config=first.copy(), connection=connection, store=store, autostart=False
+    )
+    try:
+        client = await connection.client()
+        await client.register_plugin(ExecutionCounter())
+        await explorer._begin()
+        await eventually(lambda: rendered(explorer), "the first frame again")
+        assert explorer.job.state == "cached"
+        assert explorer.status.state == "cached"
+        # The history holds the jobs from before the "restart", then this one.
+        keys = [(r["key"], r["state"]) for r in explorer.history.records]
+        assert keys == [(first.key, "done"), (second.key, "done"), (first.key, "cached")]
+        # Row 1 (newest first) is the second frame from before: restored from the store.
+        explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=1))
+        assert explorer.config.key == second.key
+        await eventually(lambda: rendered(explorer), "the restored frame")
+        assert explorer.job.state == "cached"
+        np.testing.assert_array_equal(await explorer.job.result(), render(second))
+        assert await frames_run(client) == Counter()
     finally:
         explorer.close()
         await connection.close()

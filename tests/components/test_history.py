@@ -58,7 +58,8 @@ def test_add_puts_the_newest_row_first():
     assert table["cache hit"].tolist() == ["yes", ""]
     assert table["ms"].tolist() == [0, 412]
     assert table["tiles"].tolist() == ["16/16", "16/16"]
-    when = dt.datetime.fromtimestamp(second["submitted_at"]).strftime("%H:%M:%S")
+    # A record from another day (from the store, before a restart) says which day.
+    when = dt.datetime.fromtimestamp(second["submitted_at"]).strftime("%Y-%m-%d %H:%M")
     assert table["time"].iloc[0] == when
 
 
@@ -88,3 +89,17 @@ def test_clicking_a_row_selects_its_record():
     assert history.selected == records[2]  # the top row is the newest
     click(history, 2, column="state")
     assert history.selected == records[0]
+
+
+def test_todays_rows_show_the_time_only():
+    history = JobHistory()
+    now = dt.datetime.now().replace(hour=12, minute=34, second=56)
+    history.add(record(1, submitted_at=now.timestamp()))
+    assert history._table.value["time"].tolist() == ["12:34:56"]
+
+
+def test_only_readable_records_are_kept_from_a_store():
+    good = record(1)
+    incomplete = {k: v for k, v in record(2).items() if k != "summary"}
+    bad_time = record(3, submitted_at="yesterday")
+    assert JobHistory.readable([good, incomplete, bad_time, ["not", "a", "dict"]]) == [good]
