@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -132,7 +133,10 @@ class AppServer:
         self.root = root
         # Only what the test asks for points the app at a cluster, not the caller's shell.
         inherited = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # A store of its own, as a fresh deployment has: persistence is exercised, and no
+        # frame computed by an earlier test (or the user) is served from cache by surprise.
+        store = {"FRACTAL_STORE": tempfile.mkdtemp(dir=logs, prefix=f"{name}-store-")}
+        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **store, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.leftovers = False
 
@@ -175,10 +179,10 @@ class AppServer:
         return proc.returncode
 
     @classmethod
-    def running(cls, logs: Path, env: dict | None = None):
+    def running(cls, logs: Path, env: dict | None = None, name: str = "panel"):
         """Start ``panel serve``; yield it; stop it and check its exit, its leftovers and
         its log. A generator, for fixtures of any scope to ``yield from``."""
-        server = cls(logs, env=env)
+        server = cls(logs, env=env, name=name)
         try:
             server.start()
             yield server

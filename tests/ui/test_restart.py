@@ -1,0 +1,81 @@
+"""Persistence across a real restart of `panel serve`: frames and history from the store.
+
+Two servers, one after the other, on one store directory and one `dask scheduler` +
+`dask worker` started by the test; the worker counts the tasks it executes, so "served
+from the store" is measured on the cluster, not taken from the app's word.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from distributed import Client
+from pages import (
+    colourful,
+    deep_text,
+    link,
+    url_config,
+    wait_image,
+    wait_state,
+    wait_text,
+    wait_until,
+    wait_url,
+)
+from support import AppServer
+
+from compute import FractalConfig
+from compute.diagnostics import ExecutionCounter, executed_tasks
+
+pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+
+serving = contextlib.contextmanager(AppServer.running)
+FIRST = FractalConfig(width=256, height=256, max_iter=90)
+SECOND = FIRST.copy(fractal="mandelbrot")
+
+
+def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
+    tabs, dask_cli_cluster, tmp_path
+):
+    env = {"DASK_SCHEDULER_ADDRESS": dask_cli_cluster.address, "FRACTAL_STORE": str(tmp_path)}
+    with contextlib.closing(Client(dask_cli_cluster.address, set_as_default=False)) as client:
+        # Before the restart: two frames computed.
+        with serving(tmp_path, env, name="before") as server:
+            page = tabs.open()
+            page.goto(link(server, **view(FIRST)))
+            assert wait_state(page, "done", "cached") == "done"
+            page.get_by_role("button", name="mandelbrot").click()
+            wait_url(page, lambda c: c.fractal == "mandelbrot", "fractal=mandelbrot")
+            wait_text(page, ".job-history", "mandelbrot, 90 it, 256x256")
+            assert wait_state(page, "done") == "done"
+            page.close()
+
+        # Counted from here: whatever the new server makes the cluster execute.
+        client.register_plugin(ExecutionCounter())
+        with serving(tmp_path, env, name="after") as server:
+            page = tabs.open()
+            page.goto(link(server, **view(FIRST)))
+            assert wait_state(page, "cached") == "cached"
+            wait_text(page, ".job-state", "from cache")
+            wait_image(page, colourful, "the stored frame")
+            # The history lists the jobs from before the restart, newest first.
+            history = wait_text(page, ".job-history", "mandelbrot, 90 it, 256x256")
+            assert history.count("julia c=-0.8000+0.1560i, 90 it, 256x256") == 2
+            page.locator(".job-history .tabulator-cell").get_by_text(
+                "mandelbrot, 90 it"
+            ).first.click()
+            wait_url(page, lambda c: c.fractal == "mandelbrot", "the restored view")
+            assert url_config(page).key == SECOND.key
+            # Its job is listed once the restored frame is shown.
+            wait_until(
+                lambda: deep_text(page, ".job-history").count("mandelbrot, 90 it, 256x256") == 2,
+                "the restored frame's job in the history",
+            )
+            assert wait_state(page, "cached") == "cached"
+            assert "from cache" in deep_text(page, ".job-state")
+            assert client.sync(executed_tasks, client) == []
+
+
+def view(config: FractalConfig) -> dict:
+    names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
+    return {name: getattr(config, name) for name in names}
