@@ -1,8 +1,8 @@
 """Reading a finished frame from the persistent store against computing it again.
 
-Run: ``.venv/bin/python bench/store.py``. For one 1024x1024 frame (the app's default
-view), prints median times, side by side in one run, and their ratio to the baseline,
-recomputing the frame as a Dask job:
+Run: ``.venv/bin/python bench/store.py``. For 1024x1024 frames (the app's default view,
+and a costly 4000-iteration view), prints median times, side by side in one run, and
+their ratio to the baseline, recomputing the frame as a Dask job:
 
 - a Dask job that computes the frame (16 tile tasks on a 2-worker LocalCluster);
 - in-process ``render()`` (both cores, no Dask);
@@ -48,39 +48,47 @@ async def median_job_seconds(client, registry, config, repeats: int, expect: str
     return statistics.median(times)
 
 
+async def measure(cluster, store: FrameStore, config: FractalConfig, repeats: int) -> dict:
+    results = {}
+    async with Client(cluster.scheduler_address, asynchronous=True) as client:
+        await client.register_plugin(KernelWarmup())
+        # No memory cache in either registry: every request is a computation or a read.
+        computing = JobRegistry(client, cache=FrameCache(0))
+        results["Dask job, computed (baseline)"] = await median_job_seconds(
+            client, computing, config, repeats, expect="done"
+        )
+        results["render() in-process"] = median_seconds(lambda: render(config), repeats)
+        frame = render(config)
+        results["FrameStore.put"] = median_seconds(lambda: store.put(config.key, frame), repeats)
+        results["FrameStore.get"] = median_seconds(lambda: store.get(config.key), repeats)
+    async with Client(cluster.scheduler_address, asynchronous=True) as client:
+        reading = JobRegistry(client, cache=FrameCache(0), store=store)
+        results["Dask job, served from the store"] = await median_job_seconds(
+            client, reading, config, repeats, expect="cached"
+        )
+    return results
+
+
 async def main(repeats: int) -> None:
-    config = FractalConfig()  # 1024x1024, 500 iterations
-    render(config)  # compile the kernel in this process
+    # The app's default view, and a costly one (c inside the Mandelbrot set, so nearly
+    # every pixel runs all 4000 iterations): reading costs the same for both.
+    heavy = FractalConfig(
+        c_real=-0.1, c_imag=0.1, x_range=(-0.5, 0.5), y_range=(-0.5, 0.5), max_iter=4000
+    )
+    configs = [FractalConfig(), heavy]
+    render(configs[0])  # compile the kernel in this process
     with (
         tempfile.TemporaryDirectory() as location,
         LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1") as cluster,
     ):
         store = FrameStore(location)
-        results = {}
-        async with Client(cluster.scheduler_address, asynchronous=True) as client:
-            await client.register_plugin(KernelWarmup())
-            # No memory cache in either registry: every request is a computation or a read.
-            computing = JobRegistry(client, cache=FrameCache(0))
-            results["Dask job, computed (baseline)"] = await median_job_seconds(
-                client, computing, config, repeats, expect="done"
-            )
-            results["render() in-process"] = median_seconds(lambda: render(config), repeats)
-            frame = render(config)
-            results["FrameStore.put"] = median_seconds(
-                lambda: store.put(config.key, frame), repeats
-            )
-            results["FrameStore.get"] = median_seconds(lambda: store.get(config.key), repeats)
-        async with Client(cluster.scheduler_address, asynchronous=True) as client:
-            reading = JobRegistry(client, cache=FrameCache(0), store=store)
-            results["Dask job, served from the store"] = await median_job_seconds(
-                client, reading, config, repeats, expect="cached"
-            )
-    baseline = results["Dask job, computed (baseline)"]
-    size = frame.nbytes / 2**20
-    print(f"1024x1024 frame ({size:.0f} MiB of float64), median of {repeats}:")
-    print(f"  {'':34s} {'time':>11s}   {'baseline / time':>15s}")
-    for name, seconds in results.items():
-        print(f"  {name:34s} {seconds * 1000:8.1f} ms   {baseline / seconds:14.1f}x")
+        for config in configs:
+            results = await measure(cluster, store, config, repeats)
+            baseline = results["Dask job, computed (baseline)"]
+            print(f"1024x1024 frame, {config.max_iter} iterations (8 MiB), median of {repeats}:")
+            print(f"  {'':34s} {'time':>11s}   {'baseline / time':>15s}")
+            for name, seconds in results.items():
+                print(f"  {name:34s} {seconds * 1000:8.1f} ms   {baseline / seconds:14.1f}x")
 
 
 if __name__ == "__main__":
