@@ -89,6 +89,9 @@ class FractalExplorer(pn.viewable.Viewer):
     previous request (which the engine cancels unless another session wants it). A
     change of a display parameter recolours what is shown, with no Dask task.
 
+    Needs HoloViews' Bokeh backend loaded first (``hv.extension("bokeh")``, as
+    ``app.py`` and the notebooks do): the image is a HoloViews plot.
+
     Parameters
     ----------
     connection : ClusterConnection, optional

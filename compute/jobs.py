@@ -150,16 +150,18 @@ class Job(param.Parameterized):
         return list(self._results)
 
     def describe(self) -> str:
-        """The state in words, e.g. ``"running: 3 of 16 tiles"`` or ``"done in 412 ms"``."""
+        """The state in words, e.g. ``"running: 3 of 16 tiles done, 2 more started"``."""
         if self.state == "queued":
             return f"queued: {self.tiles_total} tiles waiting for a worker"
         if self.state == "running":
             return (
+                # Started but not received: computing, or finished and still on the way.
                 f"running: {self.tiles_done} of {self.tiles_total} tiles done, "
-                f"{max(self.tiles_started - self.tiles_done, 0)} computing"
+                f"{max(self.tiles_started - self.tiles_done, 0)} more started"
             )
         if self.state == "done":
-            return f"done in {self.duration * 1000:.0f} ms ({self.tiles_total} tiles)"
+            tiles = "1 tile" if self.tiles_total == 1 else f"{self.tiles_total} tiles"
+            return f"done in {self.duration * 1000:.0f} ms ({tiles})"
         if self.state == "cached":
             return "from cache: no task ran"
         if self.state == "cancelled":

@@ -292,7 +292,7 @@ async def test_describe_a_queued_running_and_cancelled_job(client, eventually):
     await eventually(lambda: job.state == "running", "a worker to start a tile")
     done, started, text = job.tiles_done, job.tiles_started, job.describe()
     assert started >= 1
-    assert text == f"running: {done} of 16 tiles done, {started - done} computing"
+    assert text == f"running: {done} of 16 tiles done, {started - done} more started"
     manager.cancel()
     assert job.describe() == f"cancelled after {job.tiles_done} of 16 tiles"
 
@@ -301,7 +301,7 @@ async def test_describe_a_done_cached_and_failed_job(client):
     config = light(20)
     job = JobManager(client).submit(config)
     await job.result()
-    match = re.fullmatch(r"done in (\d+) ms \(1 tiles\)", job.describe())
+    match = re.fullmatch(r"done in (\d+) ms \(1 tile\)", job.describe())
     assert match is not None, job.describe()
     assert abs(int(match[1]) - job.duration * 1000) <= 0.5
 
