@@ -156,7 +156,7 @@ class FractalExplorer(pn.viewable.Viewer):
             colormap=self.config.colormap,
         )
         self.status = JobStatus()
-        self.history = JobHistory()
+        self.history = JobHistory(records=self._stored_history())
         self.dashboard = DaskDashboard()
         self._debouncer = Debouncer(self._submit, delay=self.debounce)
         self._full: JobManager | None = None
@@ -242,23 +242,7 @@ class FractalExplorer(pn.viewable.Viewer):
         if self._closed or self._watchdog is not None:
             return
         self._watchdog = pn.state.add_periodic_callback(self.check_cluster, period=1000)
-        pn.state.execute(self._begin)
-
-    async def _begin(self) -> None:
-        # The history first: a job of this session can then never be listed twice.
-        await self.load_history()
-        await self.render()
-
-    async def load_history(self) -> None:
-        """Put the store's latest job records (all sessions, all processes) in the history."""
-        if self.store is None:
-            return
-        try:
-            records = await asyncio.to_thread(self.store.history, self.history.limit)
-        except Exception as exc:  # an unreachable store costs the history, not the app
-            logger.warning("reading the job history from %r failed: %s", self.store, exc)
-            return
-        self.history.records = [*self.history.readable(records), *self.history.records]
+        pn.state.execute(self.render)
 
     def close(self) -> None:
         """Stop this explorer's work (a closed tab): cancel its jobs unless others want them."""
@@ -270,6 +254,19 @@ class FractalExplorer(pn.viewable.Viewer):
         for manager in (self._full, self._preview):
             if manager is not None:
                 manager.close()
+
+    def _stored_history(self) -> list[dict]:
+        # Read while the session is built, so that the page's table starts with these rows:
+        # replacing a Tabulator's rows again while the browser still builds it could leave
+        # the browser showing the first set only (seen in about 1 of 3 page loads).
+        if self.store is None:
+            return []
+        try:
+            records = self.store.history(JobHistory.param.limit.default)
+        except Exception as exc:  # an unreachable store costs the history, not the app
+            logger.warning("reading the job history from %r failed: %s", self.store, exc)
+            return []
+        return JobHistory.readable(records)
 
     # -- user actions -----------------------------------------------------------------------------
     async def render(self) -> Job | None:

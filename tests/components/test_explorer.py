@@ -489,7 +489,7 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
         config=first.copy(), connection=connection, store=store, autostart=False
     )
     try:
-        await explorer._begin()
+        await explorer.render()
         await eventually(lambda: rendered(explorer), "the first frame")
         explorer.config.c_real = second.c_real
         await eventually(lambda: rendered(explorer), "the second frame")
@@ -505,7 +505,7 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
     try:
         client = await connection.client()
         await client.register_plugin(ExecutionCounter())
-        await explorer._begin()
+        await explorer.render()
         await eventually(lambda: rendered(explorer), "the first frame again")
         assert explorer.job.state == "cached"
         assert explorer.status.state == "cached"

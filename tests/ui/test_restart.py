@@ -79,3 +79,36 @@ def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
 def view(config: FractalConfig) -> dict:
     names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
     return {name: getattr(config, name) for name in names}
+
+
+def test_two_servers_at_once_share_one_store(tabs, dask_cli_cluster, tmp_path):
+    """What one server computed, another running beside it serves from the store."""
+    frame = FIRST.copy(c_real=-0.7, c_imag=0.27)
+    env = {"DASK_SCHEDULER_ADDRESS": dask_cli_cluster.address, "FRACTAL_STORE": str(tmp_path)}
+    with (
+        contextlib.closing(Client(dask_cli_cluster.address, set_as_default=False)) as client,
+        serving(tmp_path, env, name="one") as one,
+        serving(tmp_path, env, name="two") as two,
+    ):
+        page = tabs.open()
+        page.goto(link(one, **view(frame)))
+        assert wait_state(page, "done", "cached") == "done"
+        # Written in the background once the job is done: the frame, then its record.
+        wait_until(
+            lambda: (
+                (tmp_path / "frames" / f"{frame.key}.frame").exists()
+                and any((tmp_path / "history").glob("*.json"))
+            ),
+            "server one's frame and record in the store",
+        )
+        client.register_plugin(ExecutionCounter())
+        other = tabs.open()
+        other.goto(link(two, **view(frame)))
+        assert wait_state(other, "cached") == "cached"
+        wait_image(other, colourful, "the frame server one computed")
+        # Server one's job, then server two's own (from cache).
+        wait_until(
+            lambda: deep_text(other, ".job-history").count(frame.summary()) == 2,
+            "both servers' jobs in server two's history",
+        )
+        assert client.sync(executed_tasks, client) == []
