@@ -174,6 +174,12 @@ def link(app, **query) -> str:
     return app.url + (f"?{text}" if text else "")
 
 
+def view_of(config: FractalConfig) -> dict:
+    """The link query that shows ``config``'s computed view."""
+    names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
+    return {name: getattr(config, name) for name in names}
+
+
 def set_max_iter(page, value: int) -> None:
     box = page.locator(".fractal-controls input").nth(2)
     box.fill(str(value))

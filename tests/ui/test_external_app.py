@@ -10,6 +10,7 @@ from pages import (
     colourful,
     link,
     set_max_iter,
+    view_of,
     wait_image,
     wait_state,
     wait_text,
@@ -49,12 +50,6 @@ class Counter:
             return sum(key in str(k) for k in dask_scheduler.tasks)
 
         return self.client.run_on_scheduler(count, key=config.key)
-
-
-def view_of(config: FractalConfig) -> dict:
-    """The link query that shows ``config``."""
-    names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
-    return {name: getattr(config, name) for name in names}
 
 
 @pytest.fixture

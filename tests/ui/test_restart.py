@@ -16,6 +16,7 @@ from pages import (
     deep_text,
     link,
     url_config,
+    view_of,
     wait_image,
     wait_state,
     wait_text,
@@ -42,7 +43,7 @@ def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
         # Before the restart: two frames computed.
         with serving(tmp_path, env, name="before") as server:
             page = tabs.open()
-            page.goto(link(server, **view(FIRST)))
+            page.goto(link(server, **view_of(FIRST)))
             assert wait_state(page, "done", "cached") == "done"
             page.get_by_role("button", name="mandelbrot").click()
             wait_url(page, lambda c: c.fractal == "mandelbrot", "fractal=mandelbrot")
@@ -54,7 +55,7 @@ def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
         client.register_plugin(ExecutionCounter())
         with serving(tmp_path, env, name="after") as server:
             page = tabs.open()
-            page.goto(link(server, **view(FIRST)))
+            page.goto(link(server, **view_of(FIRST)))
             assert wait_state(page, "cached") == "cached"
             wait_text(page, ".job-state", "from cache")
             wait_image(page, colourful, "the stored frame")
@@ -76,11 +77,6 @@ def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
             assert client.sync(executed_tasks, client) == []
 
 
-def view(config: FractalConfig) -> dict:
-    names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
-    return {name: getattr(config, name) for name in names}
-
-
 def test_two_servers_at_once_share_one_store(tabs, dask_cli_cluster, tmp_path):
     """What one server computed, another running beside it serves from the store."""
     frame = FIRST.copy(c_real=-0.7, c_imag=0.27)
@@ -91,7 +87,7 @@ def test_two_servers_at_once_share_one_store(tabs, dask_cli_cluster, tmp_path):
         serving(tmp_path, env, name="two") as two,
     ):
         page = tabs.open()
-        page.goto(link(one, **view(frame)))
+        page.goto(link(one, **view_of(frame)))
         assert wait_state(page, "done", "cached") == "done"
         # Written in the background once the job is done: the frame, then its record.
         wait_until(
@@ -103,7 +99,7 @@ def test_two_servers_at_once_share_one_store(tabs, dask_cli_cluster, tmp_path):
         )
         client.register_plugin(ExecutionCounter())
         other = tabs.open()
-        other.goto(link(two, **view(frame)))
+        other.goto(link(two, **view_of(frame)))
         assert wait_state(other, "cached") == "cached"
         wait_image(other, colourful, "the frame server one computed")
         # Server one's job, then server two's own (from cache).
