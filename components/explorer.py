@@ -424,10 +424,7 @@ class FractalExplorer(pn.viewable.Viewer):
         self._stream = None
 
     def _record(self, job: Job, state: str | None = None) -> None:
-        record = job.record()
-        if state is not None:
-            record["state"] = state
-        self.history.add(record)
+        self.history.add(job.record(state))
 
     # -- the cluster ----------------------------------------------------------------------------
     async def check_cluster(self) -> None:

@@ -57,11 +57,6 @@ class JobHistory(pn.viewable.Viewer):
             and isinstance(r["submitted_at"], int | float)
         ]
 
-    @param.depends("records", watch=True)
-    def _trim(self) -> None:
-        if len(self.records) > self.limit:
-            self.records = self.records[-self.limit :]
-
     def add(self, record: dict) -> None:
         """Append a record (dropping the oldest beyond :attr:`limit`)."""
         self.records = [*self.records, record][-self.limit :]

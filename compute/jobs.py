@@ -168,12 +168,19 @@ class Job(param.Parameterized):
             return f"cancelled after {self.tiles_done} of {self.tiles_total} tiles"
         return f"failed: {self.error}"
 
-    def record(self) -> dict:
+    def record(self, state: str | None = None) -> dict:
         """A plain, JSON-serialisable summary of the job, for a history.
 
         Keys: ``key``, ``summary``, ``config`` (every parameter but the name, ranges as
         lists), ``state``, ``cached``, ``submitted_at``, ``duration`` (seconds or None),
         ``tiles_total``, ``tiles_done`` and ``error``.
+
+        Parameters
+        ----------
+        state : str, optional
+            The state to record instead of the job's own: a consumer that stopped
+            wanting an unfinished job records it as ``"cancelled"``, whatever the job
+            goes on to do for others.
         """
         config = {
             k: (list(v) if isinstance(v, tuple) else v)
@@ -184,7 +191,7 @@ class Job(param.Parameterized):
             "key": self.key,
             "summary": self.config.summary(),
             "config": config,
-            "state": self.state,
+            "state": state or self.state,
             "cached": self.state == "cached",
             "submitted_at": self.submitted_at,
             "duration": self.duration,
@@ -548,9 +555,5 @@ class JobManager:
         return self.history and self.registry.store is not None
 
     def _log(self, job: Job, state: str | None = None) -> None:
-        if not self._logging:
-            return
-        record = job.record()
-        if state is not None:
-            record["state"] = state
-        self.registry.in_background(self.registry.store.add_record, record)
+        if self._logging:
+            self.registry.in_background(self.registry.store.add_record, job.record(state))

@@ -335,6 +335,8 @@ async def test_record_of_a_done_job_is_json_and_rebuilds_the_config(client):
     again = restored(record)
     assert again.key == config.key
     assert (again.colormap, again.normalization) == ("kbc", "log")
+    # What a consumer that let the job go saw; the rest is the job's own.
+    assert job.record("cancelled") == {**record, "state": "cancelled"}
 
 
 async def test_record_of_a_cached_failed_and_cancelled_job(client):
