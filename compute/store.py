@@ -290,8 +290,10 @@ class FrameStore:
         names = sorted(info["name"] for info in self._entries(self._history, _RECORD_SUFFIX))
         if limit is not None:
             names = names[-limit:] if limit > 0 else []
+        contents = self.fs.cat(names, on_error="return") if names else {}
         records = []
-        for path, data in self.fs.cat(names, on_error="return").items() if names else ():
+        # Sorted again: names sort by time, and fsspec returns contents in no set order.
+        for path, data in sorted(contents.items()):
             try:
                 if isinstance(data, Exception):
                     raise data
@@ -301,8 +303,8 @@ class FrameStore:
             except (OSError, ValueError) as exc:
                 logger.warning("skipping an unreadable history record %s: %s", path, exc)
                 continue
-            records.append((path, record))
-        return [record for _, record in sorted(records, key=lambda item: item[0])]
+            records.append(record)
+        return records
 
     def clear(self) -> None:
         """Remove every frame and record."""
