@@ -2,19 +2,25 @@
 
 ``DASK_SCHEDULER_ADDRESS`` (Dask's own convention, also read as the dask config key
 ``scheduler-address``) points at an existing scheduler: the dask CLI, Coiled,
-dask-jobqueue, Kubernetes. Without it, a ``LocalCluster`` of worker processes bound to
-127.0.0.1 starts on first use. Either way the process gets one asynchronous client,
-created lazily on the event loop that asks for it, and replaced if the cluster is lost.
+dask-jobqueue, Kubernetes. Without it, an embedded local cluster starts: its scheduler
+in a subprocess, its workers in worker processes, all bound to 127.0.0.1 (see
+:func:`local_cluster`). Either way the process gets one asynchronous client, created
+lazily on the event loop that asks for it, and replaced if the cluster is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import os
+import sys
+import threading
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, Nanny, SpecCluster
+from distributed.deploy.subprocess import SubprocessScheduler
 
 from .diagnostics import KernelWarmup
 
@@ -22,6 +28,66 @@ logger = logging.getLogger(__name__)
 
 #: Connection states, as a front end should present them.
 STATES = ("idle", "connecting", "connected", "reconnecting", "lost", "closed")
+
+
+class _Scheduler(SubprocessScheduler):
+    """distributed's subprocess scheduler, with its log forwarded to ours.
+
+    It starts the scheduler with its standard error on a pipe that nothing reads: a
+    long-running scheduler would fill the pipe and block on its next log line.
+    """
+
+    async def _start(self) -> None:
+        await super()._start()
+        self._forward = asyncio.ensure_future(self._drain(self.process.stderr))
+
+    async def close(self) -> None:
+        forward = getattr(self, "_forward", None)
+        if forward is not None:
+            forward.cancel()  # close() reads what is left of the pipe itself
+        await super().close()
+
+    @staticmethod
+    async def _drain(stream) -> None:
+        while line := await stream.readline():
+            sys.stderr.write(line.decode(errors="replace"))
+
+
+def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> SpecCluster:
+    """An embedded cluster whose scheduler runs in its own process.
+
+    A ``LocalCluster`` runs its scheduler (and the scheduler's dashboard, a Bokeh server)
+    on a thread of the calling process. In a Panel server that thread shares the
+    interpreter lock with every session's Bokeh document: measured, the app's round
+    trips then cost several times the tiles' compute. Here the scheduler is a
+    subprocess (``dask spec``, which exits if this process dies: see
+    :mod:`compute.lifeline`) and the workers are ``Nanny``-managed processes, as
+    ``LocalCluster``'s are, all on 127.0.0.1.
+
+    Synchronous: it starts its own event loop in a thread, so it outlives any caller's
+    loop. Call it off the event loop (it takes seconds).
+    """
+    n_workers = n_workers or os.cpu_count() or 1
+    scheduler = {
+        "cls": _Scheduler,
+        "options": {
+            "scheduler_kwargs": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "dashboard_address": "127.0.0.1:0",
+                "preload": ["compute.lifeline"],
+            }
+        },
+    }
+    worker = {
+        "cls": Nanny,
+        "options": {"nthreads": threads_per_worker, "host": "127.0.0.1", "dashboard": False},
+    }
+    cluster = SpecCluster(
+        scheduler=scheduler, workers={i: worker for i in range(n_workers)}, worker=worker
+    )
+    cluster.wait_for_workers(n_workers)
+    return cluster
 
 
 def configured_address() -> str | None:
@@ -42,7 +108,7 @@ class ClusterConnection:
     ----------
     address : str, optional
         Scheduler to connect to. Defaults to :func:`configured_address`; if that is unset
-        too, a ``LocalCluster`` is started.
+        too, a :func:`local_cluster` is started.
     n_workers : int, optional
         Worker processes of the local cluster (default: one per CPU).
     threads_per_worker : int
@@ -76,9 +142,10 @@ class ClusterConnection:
         self.threads_per_worker = threads_per_worker
         self.timeout = timeout
         self.plugins = list(plugins) if plugins is not None else [KernelWarmup()]
-        self.cluster: LocalCluster | None = None
+        self.cluster: SpecCluster | None = None
         self._client: Client | None = None
         self._lock: asyncio.Lock | None = None
+        self._starting: concurrent.futures.Future | None = None
         self._closed = False
         self.error: str | None = None
 
@@ -111,6 +178,37 @@ class ClusterConnection:
         except Exception:  # the scheduler runs without a dashboard
             return None
 
+    def prestart(self) -> None:
+        """Start the local cluster (if one is needed) and compile this process's kernels,
+        in a thread, now rather than when the first request needs them.
+
+        Without a running event loop (a server warming up before it accepts connections,
+        a script) it waits until both are ready; on an event loop it returns at once and
+        :meth:`client` waits for the start to finish. Idempotent.
+        """
+        if self._starting is None and not self._closed:
+            self._starting = concurrent.futures.Future()
+            threading.Thread(target=self._start, name="fractal-prestart", daemon=True).start()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._starting.exception()  # wait; a failure is raised again by client()
+
+    def _start(self) -> None:
+        from .kernels import warm_up
+
+        try:
+            # Previews computed in this process (see RenderSession) use the same kernels.
+            warm_up()
+            if self.target is None and self.cluster is None:
+                self.cluster = local_cluster(self.n_workers, self.threads_per_worker)
+                logger.info("local cluster started at %s", self.cluster.scheduler_address)
+        except Exception as exc:
+            logger.exception("starting the local cluster failed")
+            self._starting.set_exception(exc)
+        else:
+            self._starting.set_result(None)
+
     async def client(self) -> Client:
         """The connected asynchronous client, creating or replacing it if needed.
 
@@ -139,24 +237,31 @@ class ClusterConnection:
             self.error = None
             return self._client
 
+    @property
+    def _local_address(self) -> str | None:
+        return None if self.cluster is None else self.cluster.scheduler_address
+
     async def _connect(self) -> Client:
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wrap_future(self._starting)
         address = self.target
         if address is None:
             if self.cluster is None or self.cluster.status.name in ("closed", "failed"):
-                # A synchronous LocalCluster runs its own event loop in a thread, so it
-                # outlives any one caller's loop; started off-loop so as not to block it.
+                # Started off-loop so as not to block it (it runs its own loop thread).
                 self.cluster = await asyncio.to_thread(
-                    LocalCluster,
-                    n_workers=self.n_workers,
-                    threads_per_worker=self.threads_per_worker,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",
+                    local_cluster, self.n_workers, self.threads_per_worker
                 )
             address = self.cluster.scheduler_address
         logger.info("connecting to the Dask scheduler at %s", address)
         client = await Client(
-            address, asynchronous=True, timeout=self.timeout, set_as_default=False
+            address,
+            asynchronous=True,
+            timeout=self.timeout,
+            set_as_default=False,
+            # Our own workers are reachable: results come straight from them instead of
+            # through the scheduler's process. An external cluster keeps Dask's setting
+            # (its workers may be behind a network the scheduler bridges).
+            direct_to_workers=True if address == self._local_address else None,
         )
         for plugin in self.plugins:
             await client.register_plugin(plugin)
@@ -173,6 +278,10 @@ class ClusterConnection:
     async def close(self) -> None:
         """Close the client and the local cluster, if this connection started one."""
         self._closed = True
+        if self._starting is not None and not self._starting.done():
+            # A cluster still starting would be left running: wait for it, then close it.
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(self._starting)
         await self._discard_client()
         cluster, self.cluster = self.cluster, None
         if cluster is not None:

@@ -41,11 +41,14 @@ class ExecutionCounter(WorkerPlugin):
     def setup(self, worker) -> None:
         self.worker = worker
         self.executed: dict[str, list] = defaultdict(list)
+        #: Keys in the order they started executing on this worker.
+        self.started: list = []
         self._started: dict = {}
 
     def transition(self, key, start, finish, **kwargs) -> None:
         if finish == "executing":
             self._started[key] = time.perf_counter()
+            self.started.append(key)
         elif start == "executing":
             began = self._started.pop(key, None)
             if began is not None:
@@ -62,6 +65,17 @@ def _executed_on_worker(dask_worker, prefix):
         if name.startswith(prefix)
         for key, seconds in items
     ]
+
+
+def _started_on_worker(dask_worker):
+    plugin = dask_worker.plugins.get(ExecutionCounter.name)
+    return [] if plugin is None else [repr(key) for key in plugin.started]
+
+
+async def start_order(client) -> dict[str, list[str]]:
+    """Keys each worker started executing, in order, by worker address (see
+    :class:`ExecutionCounter`): what ran before what, as the workers saw it."""
+    return await client.run(_started_on_worker)
 
 
 async def executed_tasks(client, prefix: str = "fractal-tile") -> list[tuple[str, float]]:

@@ -11,6 +11,12 @@ holds the jobs in flight, the cache of finished frames and the subscription to t
 workers' "tile started" reports. A job runs while at least one manager wants it; when
 the last one moves on, its futures are released and Dask drops its queued tiles.
 
+Work is ordered fairly between consumers rather than newest first: each tile gets a
+start tag in a virtual clock that advances with the tiles workers start (start-time fair
+queuing, with the tile's estimated cost as its size), and Dask runs lower tags first. A
+consumer that keeps submitting (a live drag) therefore takes turns with the others
+instead of jumping ahead of them. Previews go before any tile.
+
 Everything here runs on the event loop of the asynchronous Dask client: call
 ``submit`` from that loop (a notebook cell, a Panel callback on the server's loop).
 """
@@ -22,6 +28,7 @@ import itertools
 import logging
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -31,7 +38,17 @@ from distributed.client import FutureCancelledError
 
 from .config import FractalConfig
 from .store import FrameCache, FrameStore
-from .tiles import TILE_STARTED_TOPIC, Tile, TileTask, compute_tile, split, tile_tasks
+from .tiles import (
+    TILE_STARTED_TOPIC,
+    Tile,
+    TileTask,
+    compute_tile,
+    plan,
+    render,
+    seconds,
+    split,
+    tile_tasks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +104,15 @@ class Job(param.Parameterized):
     )
     finished_at = param.Number(default=None, allow_None=True, doc="When it reached a final state.")
 
-    def __init__(self, config: FractalConfig, *, state: str = "queued", **params):
-        tiles = split(config.width, config.height)
+    def __init__(
+        self,
+        config: FractalConfig,
+        *,
+        state: str = "queued",
+        grid: tuple[int, int] | None = None,
+        **params,
+    ):
+        tiles = split(config.width, config.height, grid)
         super().__init__(
             key=config.key,
             config=config.copy(),
@@ -106,6 +130,10 @@ class Job(param.Parameterized):
         self._owners: weakref.WeakSet = weakref.WeakSet()
         self._on_final = None
         self._attempt = 0
+        self._grid = grid
+        self._persist = True
+        #: Start tag of each tile in the registry's virtual clock (see JobRegistry).
+        self._tags: dict[tuple[int, int], float] = {}
 
     @classmethod
     def _from_cache(cls, config: FractalConfig, frame: np.ndarray) -> Job:
@@ -116,10 +144,11 @@ class Job(param.Parameterized):
 
     def _fill(self, frame: np.ndarray) -> None:
         # A finished frame from a cache: every tile at once, in the order tasks would run.
-        tiles = split(self.config.width, self.config.height)
+        tiles = split(self.config.width, self.config.height, self._grid)
         self._frame = frame
         self._results = [TileResult(t, frame[t.slices]) for t in tiles]
-        self.param.update(tiles_done=self.tiles_total, started_at=time.time())
+        started = self.started_at or time.time()
+        self.param.update(tiles_done=self.tiles_total, started_at=started)
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -138,6 +167,12 @@ class Job(param.Parameterized):
         if self.finished_at is None or self.submitted_at is None:
             return None
         return self.finished_at - self.submitted_at
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the frame's tiles."""
+        tiles = split(self.config.width, self.config.height, self._grid)
+        return max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1
 
     @property
     def frame(self) -> np.ndarray:
@@ -236,6 +271,23 @@ class Job(param.Parameterized):
             await self._changed.wait()
         self._raise_if_unfinished()
 
+    async def batches(self):
+        """The tiles as they finish, in batches: each holds every tile received since the
+        previous batch (a consumer that draws pays once per batch, not per tile).
+
+        Raises :class:`JobFailed` or :class:`JobCancelled` at the end, as iterating does.
+        """
+        seen = 0
+        while True:
+            if seen < len(self._results):
+                batch, seen = self._results[seen:], len(self._results)
+                yield batch
+                continue
+            if self.done:
+                break
+            await self._changed.wait()
+        self._raise_if_unfinished()
+
     def _raise_if_unfinished(self) -> None:
         if self.state == "failed":
             raise JobFailed(self.error)
@@ -267,10 +319,13 @@ class Job(param.Parameterized):
         self.param.update(**updates)
         self._notify()
 
-    def _start(self, client, priority: int, store: FrameStore | None = None) -> None:
-        # The priority is unique to this start: it also names this attempt at the frame.
-        self._attempt = priority
-        self._driver = asyncio.ensure_future(self._drive(client, priority, store))
+    def _start(self, client, attempt: int, tags: list[float], store: FrameStore | None) -> None:
+        # ``tags``: each tile's start tag, in the order of ``tile_tasks``.
+        self._attempt = attempt
+        self._driver = asyncio.ensure_future(self._drive(client, attempt, tags, store))
+
+    def _start_local(self, executor: ThreadPoolExecutor) -> None:
+        self._driver = asyncio.ensure_future(self._drive_local(executor))
 
     async def _load(self, store: FrameStore) -> bool:
         """Finish as ``cached`` from the persistent store, if it holds this frame."""
@@ -286,26 +341,33 @@ class Job(param.Parameterized):
         self._finish("cached")
         return True
 
-    def _submit_tiles(self, client, attempt: int) -> None:
-        tasks: list[TileTask] = tile_tasks(self.config, job_key=self.key, attempt=attempt)
-        for rank, task in enumerate(tasks):
+    def _submit_tiles(self, client, attempt: int, tags: list[float]) -> None:
+        tasks: list[TileTask] = tile_tasks(
+            self.config, job_key=self.key, attempt=attempt, grid=self._grid
+        )
+        rows, cols = self.grid
+        for task, tag in zip(tasks, tags, strict=True):
             tile = task.tile
-            # Newer jobs first; within a job, centre tiles first (tasks are centre-first).
+            self._tags[tile.row, tile.col] = tag
             self._futures[tile] = client.submit(
                 compute_tile,
                 task,
                 # The attempt makes the keys of a frame asked for again right after it was
                 # cancelled new ones: reusing keys the scheduler is still releasing left
-                # futures that never resolved (seen with one busy worker).
-                key=(f"fractal-tile-{self.key}", tile.row, tile.col, attempt),
-                priority=attempt * 1024 - rank,
+                # futures that never resolved (seen with one busy worker). The grid is in
+                # the key because tile (row, col) means another rectangle on another grid.
+                key=(f"fractal-tile-{self.key}", f"{rows}x{cols}", tile.row, tile.col, attempt),
+                # Dask runs higher priorities first: lower start tags first.
+                priority=-tag,
                 retries=0,
             )
 
-    async def _drive(self, client, attempt: int, store: FrameStore | None) -> None:
+    async def _drive(
+        self, client, attempt: int, tags: list[float], store: FrameStore | None
+    ) -> None:
         if store is not None and await self._load(store):
             return
-        self._submit_tiles(client, attempt)
+        self._submit_tiles(client, attempt, tags)
         collectors = [asyncio.ensure_future(self._collect(tile)) for tile in self._futures]
         try:
             await asyncio.gather(*collectors)
@@ -322,6 +384,27 @@ class Job(param.Parameterized):
             for collector in collectors:
                 collector.cancel()
             self._release_futures()
+
+    async def _drive_local(self, executor: ThreadPoolExecutor) -> None:
+        # In this process, in a thread (the kernel releases the GIL): the event loop
+        # never computes. A thread cannot be stopped either: a cancelled local job's
+        # result is dropped when it arrives.
+        loop = asyncio.get_running_loop()
+
+        def compute() -> np.ndarray:
+            loop.call_soon_threadsafe(self._tile_started, 0, 0)
+            return render(self.config, threads=1)
+
+        try:
+            frame = await loop.run_in_executor(executor, compute)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            return
+        if not self.done:
+            self._fill(frame)
+            self._finish("done")
 
     async def _collect(self, tile: Tile) -> None:
         values = await self._futures[tile]
@@ -360,6 +443,15 @@ class JobRegistry:
     One registry per client, since a client delivers each event topic to a single
     handler: use :meth:`for_client`, or create it once, before any manager.
 
+    Tiles are ordered by start-time fair queuing: a job's tiles get consecutive start
+    tags beginning at the registry's virtual time (the tag of the latest tile a worker
+    started), each tag one tile's estimated cost after the previous one, and Dask runs
+    the lowest tag first. Two consumers that both have work queued take turns, tile by
+    tile, weighted by cost, whoever submitted last; a preview goes before any tile.
+    Tags are in seconds anchored to the wall clock, so that registries of several server
+    processes on one scheduler order their work comparably (approximately: each process
+    sees only its own tiles start).
+
     Parameters
     ----------
     client : distributed.Client
@@ -376,6 +468,9 @@ class JobRegistry:
     # client, and managers created independently on one client must find the same one.
     _by_client: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
 
+    #: How far ahead of every tile a preview's tag is placed, in seconds.
+    PREVIEW_LEAD = 3600.0
+
     def __init__(self, client, cache: FrameCache | None = None, store: FrameStore | None = None):
         if client in self._by_client:
             raise ValueError(
@@ -387,7 +482,9 @@ class JobRegistry:
         self.store = store
         self.jobs: dict[str, Job] = {}
         self._writes: set[asyncio.Future] = set()
-        self._priority = itertools.count(1)
+        self._attempts = itertools.count(1)
+        self._virtual = 0.0
+        self._local: ThreadPoolExecutor | None = None
         client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
 
     @classmethod
@@ -403,21 +500,66 @@ class JobRegistry:
         job = self.jobs.get(msg.get("job"))
         # A cancelled earlier attempt at the same frame may still report its last tile.
         if job is not None and job._attempt == msg.get("attempt", job._attempt):
+            tag = job._tags.get((msg["row"], msg["col"]))
+            if tag is not None:
+                self._virtual = max(self._virtual, tag)
             job._tile_started(msg["row"], msg["col"])
 
-    def acquire(self, config: FractalConfig, owner) -> Job:
-        """The job for ``config`` on behalf of ``owner``: joined, cached or started."""
+    def tags(self, config: FractalConfig, grid, iterations: float | None, *, preview: bool):
+        """Start tags for the tiles of ``config`` on ``grid``, in ``tile_tasks`` order."""
+        tiles = split(config.width, config.height, grid)
+        # A backlog has tags ahead of the wall clock; an idle cluster's time is now.
+        now = max(self._virtual, time.time())
+        if preview:
+            now -= self.PREVIEW_LEAD
+        pixels = config.width * config.height
+        if iterations is None:  # unknown: assume the worst, every pixel to max_iter
+            iterations = float(pixels) * config.max_iter
+        tags, tag = [], now
+        for tile in tiles:
+            tags.append(tag)
+            tag += seconds(iterations * tile.size / pixels, tile.size)
+        return tags
+
+    def acquire(
+        self,
+        config: FractalConfig,
+        owner,
+        *,
+        iterations: float | None = None,
+        preview: bool = False,
+        local: bool = False,
+    ) -> Job:
+        """The job for ``config`` on behalf of ``owner``: joined, cached or started.
+
+        ``iterations`` (an estimate from a preview, see
+        :func:`~compute.tiles.expected_iterations`) chooses the tiling and the tiles'
+        place in the queue; ``preview`` puts the job ahead of frames; ``local`` computes
+        it in this process, in a thread, instead of on the cluster (for cheap previews,
+        where a Dask round trip costs more than the frame; not persisted).
+        """
         key = config.key
         job = self.jobs.get(key)
         if job is None:
             frame = self.cache.get(key)
             if frame is not None:
                 job = Job._from_cache(config, frame)
-            else:
+            elif local:
                 job = Job(config)
                 job._on_final = self._on_final
+                job._persist = False
                 self.jobs[key] = job
-                job._start(self.client, next(self._priority), self.store)
+                if self._local is None:
+                    # One thread: local work is small and must not crowd out the loop.
+                    self._local = ThreadPoolExecutor(1, thread_name_prefix="fractal-local")
+                job._start_local(self._local)
+            else:
+                grid = plan(config, iterations)
+                job = Job(config, grid=grid)
+                job._on_final = self._on_final
+                self.jobs[key] = job
+                tags = self.tags(config, grid, iterations, preview=preview)
+                job._start(self.client, next(self._attempts), tags, self.store)
         job._owners.add(owner)
         return job
 
@@ -440,7 +582,7 @@ class JobRegistry:
             del self.jobs[job.key]
         if job.state in ("done", "cached"):
             self.cache.put(job.key, job.frame)
-        if job.state == "done" and self.store is not None:
+        if job.state == "done" and self.store is not None and job._persist:
             self.in_background(self.store.put, job.key, job.frame)
 
     def in_background(self, write, *args) -> None:
@@ -492,13 +634,21 @@ class JobManager:
         self.history = history
         self.job: Job | None = None
 
-    def submit(self, config: FractalConfig) -> Job:
+    def submit(
+        self,
+        config: FractalConfig,
+        *,
+        iterations: float | None = None,
+        preview: bool = False,
+        local: bool = False,
+    ) -> Job:
         """Request a frame; returns at once.
 
         The same config as the current job returns that job. Any other config supersedes
         the current job, which is cancelled unless another manager still wants it. A job
         for this config already running for another manager is joined; a finished one is
-        served from the cache.
+        served from the cache. ``iterations``, ``preview`` and ``local`` are as in
+        :meth:`JobRegistry.acquire`.
 
         Raises
         ------
@@ -509,7 +659,9 @@ class JobManager:
         current = self.job
         if current is not None and current.key == config.key and current.state in LIVE_STATES:
             return current
-        job = self.registry.acquire(config, self)
+        job = self.registry.acquire(
+            config, self, iterations=iterations, preview=preview, local=local
+        )
         self.job = job
         if current is not None and current is not job:
             self._let_go(current)

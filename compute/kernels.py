@@ -198,6 +198,9 @@ def escape_time(
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel signature the engine uses."""
+    from .colour import warm_up as colour_warm_up
+
     axis = np.linspace(-1.0, 1.0, 4)
     for mandelbrot in (False, True):
         escape_time(axis, axis, complex(-0.8, 0.156), mandelbrot, 4)
+    colour_warm_up()

@@ -17,11 +17,24 @@ import numpy as np
 
 from .kernels import escape_time
 
-#: Target tile edge. 4x4 tiles for a 1024x1024 frame: enough to stream and to cancel at a
-#: fine grain, few enough that the per-task overhead (a few ms) stays small.
+#: Target tile edge when nothing is known of a frame's cost: 4x4 tiles for 1024x1024.
 TILE_EDGE = 256
-#: At most this many tiles along an axis.
-MAX_TILES_PER_AXIS = 4
+#: At most this many tiles along an axis (64 tiles in all).
+MAX_TILES_PER_AXIS = 8
+#: Tiles along an axis when nothing is known of the cost (the rule of TILE_EDGE).
+DEFAULT_TILES_PER_AXIS = 4
+
+#: The kernel's cost model, measured with ``bench/kernels.py`` on one core of this
+#: project's 2-core machine: about a billion iterations a second, plus a fixed cost per
+#: pixel (the smooth colouring's logarithms, lane refills) worth about 80 iterations.
+ITERATIONS_PER_SECOND = 1.0e9
+PIXEL_OVERHEAD = 80
+#: Aim for tiles of about this many seconds of one core. Larger tiles waste less on
+#: per-task overhead (a few ms each); smaller ones stream and cancel at a finer grain and
+#: let other sessions' work interleave (see ``JobRegistry``).
+TILE_SECONDS = 0.05
+#: Below this many seconds a frame is one tile: splitting costs more than it saves.
+SPLIT_SECONDS = 0.02
 
 #: Topic under which workers report that a tile started (see ``jobs.py``).
 TILE_STARTED_TOPIC = "fractal-tile-started"
@@ -51,17 +64,30 @@ class Tile:
         return (self.y1 - self.y0) * (self.x1 - self.x0)
 
 
-def _cuts(n: int) -> list[int]:
-    parts = min(MAX_TILES_PER_AXIS, max(1, math.ceil(n / TILE_EDGE)))
+def _cuts(n: int, parts: int) -> list[int]:
+    parts = max(1, min(parts, n))
     return [round(i * n / parts) for i in range(parts + 1)]
 
 
-def split(width: int, height: int) -> list[Tile]:
-    """Tiles covering a ``height x width`` frame, row-major, centre tiles first.
+def default_grid(width: int, height: int) -> tuple[int, int]:
+    """``(rows, cols)`` when the frame's cost is unknown: tiles of about TILE_EDGE pixels."""
 
-    Centre-first ordering makes the middle of the view, where the eye is, arrive first.
+    def parts(n: int) -> int:
+        return min(DEFAULT_TILES_PER_AXIS, max(1, math.ceil(n / TILE_EDGE)))
+
+    return parts(height), parts(width)
+
+
+def split(width: int, height: int, grid: tuple[int, int] | None = None) -> list[Tile]:
+    """Tiles covering a ``height x width`` frame, centre tiles first.
+
+    ``grid`` is ``(rows, cols)``; by default :func:`default_grid`. Centre-first ordering
+    makes the middle of the view, where the eye is, arrive first.
     """
-    ys, xs = _cuts(height), _cuts(width)
+    rows, cols = grid or default_grid(width, height)
+    if not (1 <= rows <= MAX_TILES_PER_AXIS and 1 <= cols <= MAX_TILES_PER_AXIS):
+        raise ValueError(f"a grid has 1..{MAX_TILES_PER_AXIS} tiles per axis, not {grid}")
+    ys, xs = _cuts(height, rows), _cuts(width, cols)
     tiles = [
         Tile(r, c, ys[r], ys[r + 1], xs[c], xs[c + 1])
         for r in range(len(ys) - 1)
@@ -69,6 +95,50 @@ def split(width: int, height: int) -> list[Tile]:
     ]
     cy, cx = (len(ys) - 2) / 2, (len(xs) - 2) / 2
     return sorted(tiles, key=lambda t: ((t.row - cy) ** 2 + (t.col - cx) ** 2, t.row, t.col))
+
+
+def seconds(iterations: float, pixels: int) -> float:
+    """Estimated seconds of one core for ``iterations`` over ``pixels`` (the cost model)."""
+    return (iterations + PIXEL_OVERHEAD * pixels) / ITERATIONS_PER_SECOND
+
+
+def expected_iterations(config, sample: np.ndarray) -> float:
+    """Iterations ``config``'s frame will cost, estimated from a coarse ``sample`` of it.
+
+    ``sample`` holds escape values of the same view at a coarser grid (a preview): each
+    escaped pixel costs about its escape value, each inside pixel ``max_iter``. The
+    estimate is deterministic (the sample is), so every process plans the same tiles.
+    """
+    values = np.asarray(sample, dtype=np.float64)
+    inside = np.isnan(values)
+    total = float(np.sum(values, where=~inside)) + float(inside.sum()) * config.max_iter
+    return total * (config.width * config.height) / max(values.size, 1)
+
+
+def plan(config, iterations: float | None = None) -> tuple[int, int]:
+    """The ``(rows, cols)`` grid for ``config``'s frame, given its expected iterations.
+
+    Cheap frames become few tasks (per-task overhead dominates them), heavy frames fine
+    tiles of about :data:`TILE_SECONDS` each, at most ``MAX_TILES_PER_AXIS`` per axis.
+    Without an estimate, :func:`default_grid`.
+    """
+    width, height = config.width, config.height
+    if iterations is None:
+        return default_grid(width, height)
+    cost = seconds(iterations, width * height)
+    wanted = 1 if cost < SPLIT_SECONDS else max(2, round(cost / TILE_SECONDS))
+    # Powers of two, split along the longer side first, tiles at least 32 px a side.
+    rows = cols = 1
+    while rows * cols < wanted:
+        if width / cols >= height / rows and cols < MAX_TILES_PER_AXIS and width >= 64 * cols:
+            cols *= 2
+        elif rows < MAX_TILES_PER_AXIS and height >= 64 * rows:
+            rows *= 2
+        elif cols < MAX_TILES_PER_AXIS and width >= 64 * cols:
+            cols *= 2
+        else:
+            break
+    return rows, cols
 
 
 def pixel_centers(lo: float, hi: float, n: int) -> np.ndarray:
@@ -91,8 +161,10 @@ class TileTask:
     attempt: int = 0
 
 
-def tile_tasks(config, job_key: str = "", attempt: int = 0) -> list[TileTask]:
-    """The tasks of a frame, in the order they should be scheduled."""
+def tile_tasks(
+    config, job_key: str = "", attempt: int = 0, grid: tuple[int, int] | None = None
+) -> list[TileTask]:
+    """The tasks of a frame on ``grid`` (see :func:`split`), in scheduling order."""
     values = config.compute_values()
     xs = pixel_centers(*values["x_range"], values["width"])
     ys = pixel_centers(*values["y_range"], values["height"])
@@ -108,7 +180,7 @@ def tile_tasks(config, job_key: str = "", attempt: int = 0) -> list[TileTask]:
             job_key=job_key,
             attempt=attempt,
         )
-        for tile in split(values["width"], values["height"])
+        for tile in split(values["width"], values["height"], grid)
     ]
 
 

@@ -25,6 +25,7 @@ from compute import (
 )
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
 from compute.diagnostics import executed_tasks
+from compute.tiles import expected_iterations, seconds
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
@@ -362,3 +363,54 @@ async def test_record_of_a_cached_failed_and_cancelled_job(client):
     assert json.loads(json.dumps(record)) == record
     assert (record["state"], record["cached"], record["tiles_done"]) == ("cancelled", False, 0)
     assert record["duration"] is not None
+
+
+# --- tiling by expected cost, in-process jobs, batches, fair order ------------------------
+
+
+async def test_the_tiling_follows_the_frames_expected_cost(client):
+    cheap = FractalConfig(max_iter=50, width=1024, height=1024)
+    costly = heavy(23)
+    manager = JobManager(client)
+    few = manager.submit(cheap, iterations=expected_iterations(cheap, render(cheap.preview())))
+    assert few.tiles_total <= 2  # about 0.1 s of one core: per-task overhead dominates
+    np.testing.assert_array_equal(await few.result(), render(cheap))
+    many = manager.submit(costly, iterations=expected_iterations(costly, render(costly.preview())))
+    assert many.tiles_total == 64  # seconds of work: fine tiles, that stream and cancel well
+    assert many.grid == (8, 8)
+    manager.cancel()
+
+
+async def test_a_local_job_runs_in_this_process_and_equals_render(client):
+    config = light(24).preview()
+    job = JobManager(client).submit(config, local=True)
+    frame = await job.result()
+    assert job.state == "done"
+    np.testing.assert_array_equal(frame, render(config))
+    assert await executed(client, job) == 0  # no Dask task at all
+    # Kept in memory for the next consumer; never persisted (cheap to make again).
+    assert JobManager(client).submit(config).state == "cached"
+
+
+async def test_batches_hold_every_tile_that_arrived_since_the_last(client):
+    config = light(25).copy(width=1024, height=1024)
+    job = JobManager(client).submit(config)
+    await job.wait()
+    batches = [batch async for batch in job.batches()]
+    assert len(batches) == 1  # all had arrived: one batch, one drawing
+    assert batches[0] == job.finished_tiles
+    assert len(batches[0]) == job.tiles_total
+
+
+async def test_tags_put_previews_first_and_space_tiles_by_cost(client):
+    registry = JobRegistry.for_client(client)
+    config = heavy(26)
+    grid = (4, 4)
+    tags = registry.tags(config, grid, iterations=None, preview=False)
+    assert len(tags) == 16
+    assert tags == sorted(tags)
+    assert len(set(tags)) == 16
+    # Without an estimate each tile is assumed to cost its worst case: max_iter per pixel.
+    assert tags[1] - tags[0] == pytest.approx(seconds(256 * 256 * 4000, 256 * 256))
+    (preview,) = registry.tags(config.preview(), None, iterations=None, preview=True)
+    assert preview < tags[0] - 60  # ahead of any tile submitted in the last hour
