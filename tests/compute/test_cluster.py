@@ -1,12 +1,14 @@
-"""ClusterConnection: a lazy LocalCluster, an external `dask scheduler` + `dask worker`
-started as subprocesses and reached through DASK_SCHEDULER_ADDRESS, and reconnection
-after the scheduler dies and comes back."""
+"""ClusterConnection: a lazy local cluster (its scheduler in a subprocess), an external
+`dask scheduler` + `dask worker` started as subprocesses and reached through
+DASK_SCHEDULER_ADDRESS, and reconnection after the scheduler dies and comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import numpy as np
+import psutil
 import pytest
 from support import free_port
 
@@ -41,6 +43,39 @@ async def test_local_cluster_starts_lazily_and_closes(eventually):
     assert connection.cluster is None
     with pytest.raises(RuntimeError, match="closed"):
         await connection.client()
+
+
+async def test_the_local_scheduler_runs_in_its_own_process_and_goes_with_the_cluster(
+    eventually,
+):
+    connection = ClusterConnection(n_workers=1)
+    try:
+        client = await connection.client()
+        scheduler = await client.run_on_scheduler(os.getpid)
+        # Not a thread of this process: it does not share this interpreter's lock.
+        assert scheduler != os.getpid()
+        assert psutil.Process(scheduler).ppid() == os.getpid()
+        (worker,) = (await client.run(os.getpid)).values()
+        assert worker not in (scheduler, os.getpid())
+    finally:
+        await connection.close()
+    await eventually(lambda: not psutil.pid_exists(scheduler), "the scheduler to exit")
+
+
+async def test_prestart_starts_the_cluster_and_kernels_before_any_request():
+    connection = ClusterConnection(n_workers=1)
+    try:
+        # Without a running loop (a server warming up) it waits until both are ready.
+        await asyncio.to_thread(connection.prestart)
+        assert connection.cluster is not None
+        assert connection.cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert connection.status == "idle"  # no client yet: that is made on the loop
+        client = await connection.client()
+        assert client.scheduler.address == connection.cluster.scheduler_address
+        connection.prestart()  # idempotent: the same cluster
+        assert client.scheduler.address == connection.cluster.scheduler_address
+    finally:
+        await connection.close()
 
 
 async def test_dask_scheduler_address_selects_an_existing_cluster(external_cluster, monkeypatch):
