@@ -7,10 +7,14 @@ installed package: workers cannot import a served script), and the UI in ``compo
 import holoviews as hv
 import panel as pn
 
-from components import FractalExplorer
+from components import FractalExplorer, prestart
 
 hv.extension("bokeh")
 pn.extension("tabulator", notifications=True)
+
+# The cluster and the kernels start with the server (``panel serve --warm`` runs this
+# before the first connection), not in the first user's path. Idempotent afterwards.
+prestart()
 
 explorer = FractalExplorer(sync_url=True)
 
@@ -20,4 +24,7 @@ pn.template.FastListTemplate(
     main=[pn.Row(explorer.image, explorer.dashboard), explorer.history],
     sidebar_width=340,
     accent="#0d6efd",
+    # The header's spinner re-lays out the whole page each time the server is busy,
+    # which during a drag is all the time; the job badge says what is going on.
+    busy_indicator=None,
 ).servable()

@@ -2,7 +2,7 @@
 
 from .controls import FractalControls
 from .dashboard import DaskDashboard, dashboard_base
-from .explorer import FractalExplorer, shared_connection
+from .explorer import FractalExplorer, prestart, shared_connection
 from .history import JobHistory
 from .status import JobStatus
 from .view import FractalView
@@ -15,5 +15,6 @@ __all__ = [
     "JobHistory",
     "JobStatus",
     "dashboard_base",
+    "prestart",
     "shared_connection",
 ]

@@ -12,14 +12,19 @@ class FractalControls(pn.viewable.Viewer):
     """Edit a config: fractal, c, iterations, resolution, colour; read the viewport.
 
     Widgets come from the config's parameters (``from_param``), so they carry its
-    bounds, steps and docs. Sliders are throttled: they write the config when released,
-    not on every pixel of a drag (the explorer debounces what is left).
+    bounds, steps and docs. Sliders write the config when released (or stepped with
+    the keyboard), so that a drag is one change of the config, one URL, one history
+    entry; while a slider is dragged its values appear in :attr:`live`, for previews.
     """
 
     config = param.ClassSelector(
         class_=FractalConfig, doc="The config the widgets edit, in place.", constant=True
     )
     reset = param.Event(doc="Pressed: return to the default viewport.")
+    live = param.Dict(
+        default={},
+        doc="Values of the sliders as they are dragged, by parameter name (not yet released).",
+    )
 
     def __init__(self, **params):
         if "config" not in params:
@@ -51,6 +56,13 @@ class FractalControls(pn.viewable.Viewer):
         self._reset = pn.widgets.Button.from_param(
             self.param.reset, name="Reset view", color="light"
         )
+        for name, slider in (
+            ("c_real", self._c_real),
+            ("c_imag", self._c_imag),
+            ("max_iter", self._max_iter),
+        ):
+            slider.param.watch(lambda event, name=name: self._dragged(name, event.new), "value")
+        self.config.param.watch(self._released, ["c_real", "c_imag", "max_iter"])
         # c means nothing to the Mandelbrot set: hide it rather than let it look active.
         julia = p.fractal.rx() == "julia"
         self._c_real.visible = julia
@@ -68,6 +80,18 @@ class FractalControls(pn.viewable.Viewer):
             self._normalization,
             css_classes=["fractal-controls"],
         )
+
+    def _dragged(self, name: str, value) -> None:
+        # A value the config already holds is a release or an echo, not a drag.
+        if value != getattr(self.config, name):
+            self.live = {**self.live, name: value}
+        elif name in self.live:
+            self.live = {k: v for k, v in self.live.items() if k != name}
+
+    def _released(self, *events) -> None:
+        names = {e.name for e in events}
+        if names & set(self.live):
+            self.live = {k: v for k, v in self.live.items() if k not in names}
 
     @param.depends("config.x_range", "config.y_range")
     def _viewport(self) -> str:

@@ -1,8 +1,7 @@
-"""The explorer: controls, image, status, history and dashboard wired to the engine."""
+"""The explorer: controls, image, status, history and dashboard wired to a render session."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import io
 import json
@@ -12,20 +11,9 @@ import weakref
 import panel as pn
 import param
 
-from compute import (
-    ClusterConnection,
-    Debouncer,
-    FractalConfig,
-    FrameStore,
-    Job,
-    JobCancelled,
-    JobFailed,
-    JobManager,
-    JobRegistry,
-    Normalizer,
-    to_png,
-)
+from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
+from compute.session import RenderSession
 
 from .controls import FractalControls
 from .dashboard import DaskDashboard
@@ -38,14 +26,26 @@ logger = logging.getLogger(__name__)
 _CONNECTION_KEY = "fractal-explorer:cluster-connection"
 _STORE_KEY = "fractal-explorer:frame-store"
 
+#: What the cluster watchdog is doing (instead of a "reconnecting" flag).
+WATCHDOG_STATES = ("stopped", "watching", "reconnecting", "closed")
+
 
 def shared_connection() -> ClusterConnection:
     """The process's cluster connection, shared by every session (``pn.state.cache``).
 
-    Created on first use, not at import: serving the app starts no cluster until a
-    session asks for a frame.
+    Created on first use, not at import; :func:`prestart` starts its cluster early.
     """
     return pn.state.as_cached(_CONNECTION_KEY, ClusterConnection)
+
+
+def prestart() -> None:
+    """Start the process's cluster and warm its kernels now, before any session asks.
+
+    Called by ``app.py`` as it is first executed: with ``panel serve --warm`` (as
+    ``make serve`` runs it) that is before the server accepts its first connection, so
+    nothing is spawned or compiled in a user's path. Idempotent and quick afterwards.
+    """
+    shared_connection().prestart()
 
 
 def _store_from_env() -> FrameStore | None:
@@ -83,11 +83,12 @@ def _close_session(session_context, explorer_ref=None) -> None:
 class FractalExplorer(pn.viewable.Viewer):
     """The whole explorer; what ``app.py`` serves and what a notebook displays.
 
-    Widgets edit :attr:`config`. A change of a compute parameter marks the image stale
-    at once and, after :attr:`debounce` seconds without further changes, becomes a job:
-    a coarse preview first, then the full frame tile by tile, each superseding the
-    previous request (which the engine cancels unless another session wants it). A
-    change of a display parameter recolours what is shown, with no Dask task.
+    Widgets edit :attr:`config`; a :class:`~compute.session.RenderSession` turns what
+    they do into Dask work: a slider being dragged (or the plot being panned) shows
+    previews at once and its full frame when the hand stops; a discrete change (a
+    release, a key press, Enter, a click) starts its full frame at once, and a burst of
+    them costs about one frame. A change of a display parameter recolours what is shown,
+    with no Dask task. This class only wires widgets to the session and draws.
 
     Needs HoloViews' Bokeh backend loaded first (``hv.extension("bokeh")``, as
     ``app.py`` and the notebooks do): the image is a HoloViews plot.
@@ -100,7 +101,8 @@ class FractalExplorer(pn.viewable.Viewer):
         Where frames and the job history persist. Defaults to the process-wide
         :func:`shared_store`; None keeps them in memory only.
     sync_url : bool
-        Keep the page's URL query in step with the config (served apps).
+        Keep the page's URL query in step with the config (served apps). The URL follows
+        settled values: one browser history entry per change, not per step of a drag.
     """
 
     config = param.ClassSelector(class_=FractalConfig, constant=True, doc="What is asked for.")
@@ -114,7 +116,9 @@ class FractalExplorer(pn.viewable.Viewer):
         doc="Where frames and the job history persist (None: in memory only).",
     )
     debounce = param.Number(
-        default=0.25, bounds=(0, 5), doc="Quiet seconds after the last change before a job."
+        default=0.25,
+        bounds=(0, 5),
+        doc="Quiet seconds that end a burst of changes, or a drag, before its full frame.",
     )
     preview_edge = param.Integer(
         default=128, bounds=(16, 512), doc="Longer side of the coarse preview, in pixels."
@@ -125,11 +129,13 @@ class FractalExplorer(pn.viewable.Viewer):
         constant=True,
         doc="Render the first frame and watch the cluster once displayed (see start()).",
     )
-    job = param.ClassSelector(class_=Job, allow_None=True, doc="The current job.")
-    shown_key = param.String(
-        default=None, allow_None=True, doc="Key of the frame the image shows (or previews)."
+    session = param.ClassSelector(
+        class_=RenderSession, constant=True, doc="The render session (the policy)."
     )
-    message = param.String(default="", doc="Why the last request was refused, if it was.")
+    watchdog = param.Selector(
+        default="stopped", objects=list(WATCHDOG_STATES), doc="What the cluster watchdog does."
+    )
+    link_note = param.String(default="", doc="What was wrong with the link, if anything.")
     cluster_status = param.String(default="idle", doc="The connection's status.")
     cluster_error = param.String(default="", doc="Why the cluster cannot be reached.")
 
@@ -158,24 +164,17 @@ class FractalExplorer(pn.viewable.Viewer):
         self.status = JobStatus()
         self.history = JobHistory(records=self._stored_history())
         self.dashboard = DaskDashboard()
-        self._debouncer = Debouncer(self._submit, delay=self.debounce)
-        self._full: JobManager | None = None
-        self._preview: JobManager | None = None
-        self._stream: asyncio.Task | None = None
-        self._sample = None  # the values the colours are fitted on: the preview's
-        self._fit: Normalizer | None = None
-        self._reconnecting = False
-        self._refused = False
-        self._closed = False
-        self._watchdog = None
-
-        self.config.param.watch(self._compute_changed, list(COMPUTE_PARAMS))
-        self.config.param.watch(self._display_changed, list(DISPLAY_PARAMS))
-        self.view.param.watch(self._zoomed, ["x_range", "y_range"])
-        self.controls.param.watch(lambda _: self.reset_view(), "reset")
-        self.status.param.watch(lambda _: self.cancel(), "cancel")
-        self.history.param.watch(self._restore, "selected")
-        self.param.watch(lambda e: setattr(self._debouncer, "delay", e.new), "debounce")
+        with param.edit_constant(self):
+            self.session = RenderSession(
+                self.view,
+                connection=self.connection,
+                store=self.store,
+                debounce=self.debounce,
+                preview_edge=self.preview_edge,
+                normalization=self.config.normalization,
+            )
+        self._watchdog_cb = None
+        self._wire()
 
         self._download = pn.widgets.FileDownload(
             callback=self._png,
@@ -184,11 +183,11 @@ class FractalExplorer(pn.viewable.Viewer):
             color="light",
             css_classes=["download-png"],
         )
+        said = pn.bind(
+            lambda refused, note: refused or note, self.session.param.message, self.param.link_note
+        )
         self._alert = pn.pane.Alert(
-            self.param.message,
-            alert_type="danger",
-            visible=self.param.message.rx.bool(),
-            css_classes=["input-error"],
+            said, alert_type="danger", visible=pn.bind(bool, said), css_classes=["input-error"]
         )
         self._banner = pn.pane.Alert(
             self.param.cluster_error.rx.pipe(
@@ -206,6 +205,43 @@ class FractalExplorer(pn.viewable.Viewer):
             )
         if self.autostart:
             pn.state.onload(self.start)
+
+    def _wire(self) -> None:
+        """Every watcher, in one place: parameters in, a call into the session out."""
+        config, session = self.config, self.session
+        config.param.watch(self._compute_changed, list(COMPUTE_PARAMS))
+        config.param.watch(self._display_changed, list(DISPLAY_PARAMS))
+        self.controls.param.watch(self._dragged, "live")
+        self.controls.param.watch(lambda _: self.reset_view(), "reset")
+        self.view.param.watch(self._panned, "live_range")
+        self.view.param.watch(self._zoomed, ["x_range", "y_range"])
+        self.status.param.watch(lambda _: self.cancel(), "cancel")
+        self.history.param.watch(self._restore, "selected")
+        self.param.watch(lambda e: setattr(session, "debounce", e.new), "debounce")
+        self.param.watch(lambda e: setattr(session, "preview_edge", e.new), "preview_edge")
+        session.param.watch(self._session_changed, ["job", "state"])
+        session.param.watch(
+            self._stale_changed, ["stale", "stale_reason", "complete", "shown_key"]
+        )
+        session.param.watch(lambda e: e.new and self.history.add(e.new), "ended")
+        session.param.watch(self._cluster_unreachable, "cluster_error")
+        session.param.watch(self._first_frame, "complete")
+
+    # -- what tests, notebooks and the template read --------------------------------------
+    @property
+    def job(self) -> Job | None:
+        """The job of the last full frame asked for."""
+        return self.session.job
+
+    @property
+    def shown_key(self) -> str | None:
+        """Key of the frame the image shows (or previews)."""
+        return self.session.shown_key
+
+    @property
+    def message(self) -> str:
+        """Why the last request was refused, or what was wrong with the link."""
+        return self.session.message or self.link_note
 
     # -- layout ----------------------------------------------------------------------------------
     @property
@@ -239,21 +275,18 @@ class FractalExplorer(pn.viewable.Viewer):
         the banner and the dashboard link current, retries a lost cluster and resumes the
         work when it is back.
         """
-        if self._closed or self._watchdog is not None:
+        if self.watchdog != "stopped":
             return
-        self._watchdog = pn.state.add_periodic_callback(self.check_cluster, period=1000)
+        self.watchdog = "watching"
+        self._watchdog_cb = pn.state.add_periodic_callback(self.check_cluster, period=1000)
         pn.state.execute(self.render)
 
     def close(self) -> None:
         """Stop this explorer's work (a closed tab): cancel its jobs unless others want them."""
-        self._closed = True
-        self._debouncer.cancel()
-        if self._watchdog is not None:
-            self._watchdog.stop()
-        self._stop_stream()
-        for manager in (self._full, self._preview):
-            if manager is not None:
-                manager.close()
+        self.watchdog = "closed"
+        if self._watchdog_cb is not None:
+            self._watchdog_cb.stop()
+        self.session.close()
 
     def _stored_history(self) -> list[dict]:
         # Read while the session is built, so that the page's table starts with these rows:
@@ -271,23 +304,12 @@ class FractalExplorer(pn.viewable.Viewer):
     # -- user actions -----------------------------------------------------------------------------
     async def render(self) -> Job | None:
         """Submit the current config now (no debounce); returns the job, or None if refused."""
-        self._debouncer.cancel()
-        return await self._submit()
+        return await self.session.render(self.config)
 
     def cancel(self) -> None:
         """Stop wanting the current job (the Cancel button)."""
-        self._debouncer.cancel()
-        job = self.job
-        if job is None or job.done:
-            return
-        self._stop_stream()
-        for manager in (self._full, self._preview):
-            if manager is not None:
-                manager.cancel()
-        self.status.cancelled = True
-        self.view.param.update(stale=True, stale_reason="Cancelled: the image is incomplete.")
-        self._record(job, state="cancelled")
-        self._notify("warning", "Cancelled.")
+        if self.session.cancel():
+            self._notify("warning", "Cancelled.")
 
     def reset_view(self) -> None:
         """Return to the default viewport."""
@@ -296,35 +318,55 @@ class FractalExplorer(pn.viewable.Viewer):
             y_range=FractalConfig.param.y_range.default,
         )
 
-    # -- watchers: parameters in, a call into compute/ ----------------------------------------
+    # -- watchers: parameters in, a call into the session ---------------------------------------
     def _compute_changed(self, *events) -> None:
         names = {e.name for e in events}
+        config = self.config
         if names & {"x_range", "y_range"} and (
-            self.view.x_range != self.config.x_range or self.view.y_range != self.config.y_range
+            self.view.x_range != config.x_range or self.view.y_range != config.y_range
         ):
-            self.view.set_viewport(self.config.x_range, self.config.y_range)
-        self._mark_stale("Rendering the new view…")
-        pn.state.execute(self._debounced)
+            self.view.set_viewport(config.x_range, config.y_range)
+        self.session.request(config)
 
-    async def _debounced(self) -> None:
-        self._debouncer.trigger()
+    def _dragged(self, event) -> None:
+        logger.info("dragged %s config %s %s", event.new, self.config.c_real, self.config.max_iter)
+        if event.new:
+            self._explore(**event.new)
+
+    def _panned(self, event) -> None:
+        if event.new is None or not self._differs(*event.new):
+            return
+        x_range, y_range = event.new
+        self._explore(x_range=x_range, y_range=y_range)
+
+    def _explore(self, **changes) -> None:
+        try:
+            live = self.config.copy(**changes)
+        except ValueError as exc:  # e.g. dragged over the pixel budget
+            self.session.refuse(exc)
+            return
+        self.session.explore(live)
 
     def _zoomed(self, *_events) -> None:
-        config, view = self.config, self.view
-        if _moved(view.x_range, config.x_range, config.width) or _moved(
-            view.y_range, config.y_range, config.height
-        ):
+        view = self.view
+        if self._differs(view.x_range, view.y_range):
             try:
-                self.config.param.update(x_range=self.view.x_range, y_range=self.view.y_range)
+                self.config.param.update(x_range=view.x_range, y_range=view.y_range)
             except ValueError as exc:
-                self._refuse(exc)
+                self.session.refuse(exc)
+
+    def _differs(self, x_range, y_range) -> bool:
+        config = self.config
+        return _moved(x_range, config.x_range, config.width) or _moved(
+            y_range, config.y_range, config.height
+        )
 
     def _display_changed(self, *events) -> None:
         for event in events:
             if event.name == "colormap":
                 self.view.colormap = event.new
             elif event.name == "normalization":
-                self._redraw()
+                self.session.normalization = event.new
 
     def _restore(self, event) -> None:
         record = event.new
@@ -334,144 +376,69 @@ class FractalExplorer(pn.viewable.Viewer):
         try:
             FractalConfig(**values)
         except ValueError as exc:
-            self._refuse(exc)
+            self.session.refuse(exc)
             return
         self.config.param.update(**values)
         self.history.selected = None  # so that clicking the same row again restores again
 
-    # -- jobs ------------------------------------------------------------------------------------
-    async def _submit(self) -> Job | None:
-        if self._closed:
-            return None
-        config = self.config
-        try:
-            config.validate()
-        except ValueError as exc:
-            self._refuse(exc)
-            return None
-        if self._refused:  # a note about the link stays; a refusal is now out of date
-            self.message, self._refused = "", False
-        try:
-            client = await self.connection.client()
-        except Exception as exc:
-            self._cluster_failed(exc)
-            return None
-        if self._full is None or self._full.registry.client is not client:
-            registry = JobRegistry.for_client(client, store=self.store)
-            self._full = JobManager(client, registry=registry)
-            self._preview = JobManager(client, registry=registry, history=False)
-        previous = self.job
-        job = self._full.submit(config)
-        if job is previous:
-            return job
-        if previous is not None and previous is not job and not previous.done:
-            self._record(previous, state="cancelled")
-        preview = None
-        if job.state not in ("done", "cached"):
-            preview = self._preview.submit(config.preview(self.preview_edge))
-        self.status.param.update(job=job, cancelled=False)
-        self.job = job
-        self._stop_stream()
-        self._stream = asyncio.ensure_future(self._show(job, preview))
-        return job
+    # -- watchers: the session out, to what is drawn -------------------------------------------
+    def _session_changed(self, *_events) -> None:
+        session = self.session
+        self.status.param.update(job=session.job, phase=session.state)
+        if session.state == "failed" and session.job is not None and session.job.error:
+            self._notify("error", f"Rendering failed: {session.job.error}")
 
-    async def _show(self, job: Job, preview: Job | None) -> None:
-        """Draw ``job``: its preview, then each tile as it arrives; then report."""
-        try:
-            # Colours are fitted once, on the preview, so that tiles agree with each other;
-            # a finished frame (from the cache) is its own sample, drawn in one piece.
-            self._sample = await (job if preview is None else preview).result()
-            self._fit = Normalizer.fit(self._sample, self.config.normalization)
-            self.view.show_preview(job.config, self._fit(self._sample))
-            self._shown(job)
-            if preview is not None:
-                async for result in job:
-                    self.view.show_tile(job.config, result.tile, self._fit(result.values))
-        except JobCancelled:
-            return
-        except JobFailed as exc:
-            self.view.stale_reason = f"Showing an older view: this one failed ({exc})."
-            self._record(job)
-            self._notify("error", f"Rendering failed: {exc}")
-            return
-        self._record(job)
-        if job.state == "cached":
-            self._notify("info", "From cache: no task ran.")
-        else:
-            self._notify("success", f"Rendered in {job.duration * 1000:.0f} ms.")
+    def _stale_changed(self, *_events) -> None:
+        session = self.session
+        provisional = session.shown_key is not None and not session.complete
+        self.view.param.update(
+            stale=session.stale,
+            stale_reason=session.stale_reason,
+            provisional=provisional and not session.stale,
+        )
 
-    def _shown(self, job: Job) -> None:
-        self.shown_key = job.key
-        if job.key == self.config.key:
-            self.view.param.update(stale=False, stale_reason="")
+    def _first_frame(self, event) -> None:
+        # The dashboard's pages cost the browser about a second and a half of CPU each
+        # to load: they load after the first complete frame, never in its way.
+        if event.new and self.dashboard.link is None and self.cluster_status == "connected":
+            self.dashboard.link = self.connection.dashboard_link
 
-    def _redraw(self) -> None:
-        """Recolour what is shown for a new normalisation: no Dask task, the same values."""
-        job = self.job
-        if job is None or self._sample is None or self.shown_key != job.key:
-            return
-        self._fit = fit = Normalizer.fit(self._sample, self.config.normalization)
-        if job.state in ("done", "cached") and self._sample is job.frame:
-            self.view.show_preview(job.config, fit(job.frame))
-            return
-        self.view.show_preview(job.config, fit(self._sample))
-        for result in job.finished_tiles:
-            self.view.show_tile(job.config, result.tile, fit(result.values))
-
-    def _stop_stream(self) -> None:
-        if self._stream is not None and not self._stream.done():
-            self._stream.cancel()
-        self._stream = None
-
-    def _record(self, job: Job, state: str | None = None) -> None:
-        self.history.add(job.record(state))
+    def _cluster_unreachable(self, event) -> None:
+        if event.new:
+            self.cluster_error = event.new
 
     # -- the cluster ----------------------------------------------------------------------------
     async def check_cluster(self) -> None:
         """Update the cluster status and banner; reconnect and resume if needed."""
+        if self.watchdog == "closed":
+            return
         status = self.connection.status
         was = self.cluster_status
         self.cluster_status = status
         if status == "connected":
             self.cluster_error = ""
             link = self.connection.dashboard_link
-            if was != "connected" and link == self.dashboard.link:
-                # A restarted scheduler serves new dashboard sessions: reload the pages.
-                self.dashboard.param.trigger("link")
-            self.dashboard.link = link
-            if was != "connected" and self._needs_render():
-                await self._submit()
+            if self.session.complete or self.dashboard.link is not None:
+                if was != "connected" and link == self.dashboard.link:
+                    # A restarted scheduler serves new dashboard sessions: reload the pages.
+                    self.dashboard.param.trigger("link")
+                self.dashboard.link = link
+            if was != "connected":
+                self.session.resume()
             return
-        if status in ("lost", "reconnecting") and not self._reconnecting:
-            self._cluster_failed(self.connection.error or "The scheduler stopped answering.")
+        if status in ("lost", "reconnecting") and self.watchdog == "watching":
+            self.cluster_error = self.connection.error or "The scheduler stopped answering."
             if status == "lost":
-                self._reconnecting = True
+                self.watchdog = "reconnecting"
                 try:
                     await self.connection.client()
                 except Exception as exc:
-                    self._cluster_failed(exc)
+                    self.cluster_error = str(exc)
                 finally:
-                    self._reconnecting = False
-
-    def _needs_render(self) -> bool:
-        job = self.job
-        return job is None or job.key != self.config.key or job.state in ("failed", "cancelled")
-
-    def _cluster_failed(self, exc) -> None:
-        self.cluster_error = str(exc)
-        self._mark_stale("Showing an older view: the Dask cluster is unreachable.")
+                    if self.watchdog == "reconnecting":
+                        self.watchdog = "watching"
 
     # -- feedback --------------------------------------------------------------------------------
-    def _mark_stale(self, reason: str) -> None:
-        if self.shown_key is not None and self.shown_key != self.config.key:
-            self.view.param.update(stale=True, stale_reason=reason)
-        elif self.shown_key is None:
-            self.view.stale_reason = reason
-
-    def _refuse(self, exc: Exception) -> None:
-        self.message, self._refused = f"Not rendered: {exc}", True
-        self._mark_stale("Showing an older view: the requested one is invalid.")
-
     def _notify(self, kind: str, text: str) -> None:
         logger.info("%s: %s", kind, text)
         notifications = pn.state.notifications
@@ -486,7 +453,7 @@ class FractalExplorer(pn.viewable.Viewer):
             except Exception:
                 bad.append(f"{name}={value!r}")
         if bad:
-            self.message = f"Ignored invalid values in the link: {', '.join(bad)}."
+            self.link_note = f"Ignored invalid values in the link: {', '.join(bad)}."
             # Put what is really shown back in the link, so that sharing it shares that.
             current = {}
             for name in mapped:

@@ -25,7 +25,12 @@ def _when(stamp: float) -> str:
 
 
 class JobHistory(pn.viewable.Viewer):
-    """A table of job records (see :meth:`compute.Job.record`), newest first."""
+    """A table of job records (see :meth:`compute.Job.record`), newest at the bottom.
+
+    A new record is streamed into the table (one row travels, and the table scrolls to
+    it) rather than replacing the whole table, which cost the browser a redraw of up to
+    :attr:`limit` rows for every frame.
+    """
 
     records = param.List(default=[], item_type=dict, doc="Job records, oldest first.")
     selected = param.Dict(default=None, allow_None=True, doc="The record of the row last clicked.")
@@ -34,7 +39,7 @@ class JobHistory(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._table = pn.widgets.Tabulator(
-            self._frame(),
+            self._frame(self.records),
             disabled=True,
             show_index=False,
             selectable=False,
@@ -59,13 +64,16 @@ class JobHistory(pn.viewable.Viewer):
 
     def add(self, record: dict) -> None:
         """Append a record (dropping the oldest beyond :attr:`limit`)."""
-        self.records = [*self.records, record][-self.limit :]
+        with param.parameterized.discard_events(self):  # streamed below, not redrawn
+            self.records = [*self.records, record][-self.limit :]
+        self._table.stream(self._frame([record]), rollover=self.limit)
 
     @param.depends("records", watch=True)
     def _refresh(self) -> None:
-        self._table.value = self._frame()
+        self._table.value = self._frame(self.records)
 
-    def _frame(self) -> pd.DataFrame:
+    @staticmethod
+    def _frame(records: list[dict]) -> pd.DataFrame:
         rows = [
             {
                 "time": _when(r["submitted_at"]),
@@ -75,14 +83,13 @@ class JobHistory(pn.viewable.Viewer):
                 "tiles": f"{r['tiles_done']}/{r['tiles_total']}",
                 "cache hit": "yes" if r["cached"] else "",
             }
-            for r in reversed(self.records)
+            for r in records
         ]
         return pd.DataFrame(rows, columns=_COLUMNS)
 
     def _clicked(self, event) -> None:
-        records = list(reversed(self.records))
-        if 0 <= event.row < len(records):
-            self.selected = records[event.row]
+        if 0 <= event.row < len(self.records):
+            self.selected = self.records[event.row]
 
     def __panel__(self):
-        return pn.Column("### Job history (click a row to restore it)", self._table)
+        return pn.Column("### Job history (newest last; click a row to restore it)", self._table)

@@ -1,16 +1,19 @@
-"""The current job's state, progress and Cancel button."""
+"""The current request's state, progress and Cancel button."""
 
 from __future__ import annotations
 
-import html
+import asyncio
 
 import panel as pn
 import param
 
 from compute import Job
 
+from .indicators import StatusBar
+
 _COLOURS = {
     "idle": "#6c757d",
+    "previewing": "#6f42c1",
     "queued": "#6c757d",
     "running": "#0d6efd",
     "done": "#198754",
@@ -22,66 +25,88 @@ _LABELS = {"cached": "from cache"}
 
 
 class JobStatus(pn.viewable.Viewer):
-    """Draws a :class:`~compute.Job`: a state badge, a progress bar and a Cancel button.
+    """Draws a request: a state badge, a progress bar and a Cancel button.
 
-    The job holds the state and talks to the scheduler; this class only draws it (the
-    split of ``distributed.diagnostics.progressbar``), so a notebook can draw the same job
-    differently.
+    The job (and the render session whose phase is :attr:`phase`) hold the state and
+    talk to the scheduler; this class only draws it (the split of
+    ``distributed.diagnostics.progressbar``), so a notebook can draw the same job
+    differently. Progress is drawn at most every :attr:`interval` seconds: a frame of
+    64 tiles reports 128 events, and each drawing costs the browser a repaint. A change
+    of state is drawn on the event loop's next turn, once for all that changed in this
+    one.
     """
 
     job = param.ClassSelector(class_=Job, allow_None=True, doc="The job shown.")
-    cancelled = param.Boolean(
-        default=False,
-        doc="This session stopped wanting the job (it may still run for another one).",
+    phase = param.String(
+        default="idle",
+        doc="The render session's state: 'previewing' and 'cancelled' override the job's.",
+    )
+    interval = param.Number(
+        default=0.1, bounds=(0, 5), doc="Seconds between two drawings of progress."
     )
     cancel = param.Event(doc="Pressed: stop wanting the current job.")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._badge = pn.pane.HTML(margin=(5, 10), css_classes=["job-badge"])
-        self._progress = pn.indicators.Progress(
-            value=0, max=1, bar_color="primary", width=240, margin=(12, 10)
-        )
-        self._text = pn.pane.HTML(margin=(5, 10), css_classes=["job-text"])
-        self._cancel = pn.widgets.Button.from_param(
-            self.param.cancel,
-            name="Cancel",
-            color="danger",
-            disabled=True,
-            css_classes=["cancel-button"],
-        )
-        self._layout = pn.Row(self._badge, self._progress, self._text, self._cancel)
+        # One fixed-size component for all of it: see components/indicators.py.
+        self.bar = StatusBar(width=640, height=40, margin=(5, 10), css_classes=["job-status"])
+        self.bar.param.watch(lambda _: self.param.trigger("cancel"), "cancel")
+        self._timer: asyncio.TimerHandle | None = None
         self._draw()
 
     @property
     def state(self) -> str:
-        """What the badge says: the job's state, ``cancelled`` or ``idle``."""
-        if self.job is None:
-            return "idle"
-        return "cancelled" if self.cancelled and not self.job.done else self.job.state
+        """What the badge says: the job's state, or the session's phase where it overrides."""
+        job = self.job
+        if self.phase == "previewing" or (self.phase == "cancelled" and job and not job.done):
+            return self.phase
+        return "idle" if job is None else job.state
 
-    @param.depends(
-        "job", "cancelled", "job.state", "job.tiles_done", "job.tiles_started", watch=True
-    )
+    @param.depends("job", "phase", "job.state", watch=True)
+    def _changed(self) -> None:
+        self._schedule(0.0)
+
+    @param.depends("job.tiles_done", "job.tiles_started", watch=True)
+    def _progressed(self) -> None:
+        self._schedule(self.interval)
+
+    def _schedule(self, delay: float) -> None:
+        # One drawing for every change of one event-loop turn (a job, its state and the
+        # session's phase often change together); progress waits up to ``interval``.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a plain script): draw now
+            self._draw()
+            return
+        due = loop.time() + delay
+        if self._timer is not None:
+            if self._timer.when() <= due:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._draw)
+
     def _draw(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         state, job = self.state, self.job
-        self._badge.object = (
-            f'<span class="job-state" data-state="{state}" style="background:{_COLOURS[state]};'
-            'color:white;border-radius:1em;padding:0.25em 0.8em;font-weight:600">'
-            f"{_LABELS.get(state, state)}</span>"
-        )
-        if job is None:
-            text, value, total = "No job yet.", 0, 1
+        if state == "previewing":
+            text = "previews follow your change; the full frame starts when you stop"
+            done, total = 0, 1
+        elif job is None:
+            text, done, total = "No job yet.", 0, 1
         else:
             text = "cancelled by you" if state == "cancelled" else job.describe()
-            value, total = job.tiles_done, max(job.tiles_total, 1)
-        self._text.object = f'<span data-state="{state}">{html.escape(text)}</span>'
-        # value is bounded by max: move it out of the way before max changes.
-        self._progress.value = 0
-        colour = "danger" if state == "failed" else "primary"
-        self._progress.param.update(max=total, bar_color=colour)
-        self._progress.value = value
-        self._cancel.disabled = state not in ("queued", "running")
+            done, total = job.tiles_done, max(job.tiles_total, 1)
+        self.bar.value = {
+            "state": state,
+            "label": _LABELS.get(state, state),
+            "colour": _COLOURS[state],
+            "text": text,
+            "done": min(done, total),
+            "total": total,
+            "cancellable": state in ("queued", "running"),
+        }
 
     def __panel__(self):
-        return self._layout
+        return self.bar

@@ -114,8 +114,8 @@ class ExternalCluster:
 
 
 class AppServer:
-    """`panel serve app.py` on a free port, with short unused-session lifetimes so that a
-    closed tab's session is destroyed within about a second."""
+    """`panel serve app.py` (or another ``script``) on a free port, with short unused-session
+    lifetimes so that a closed tab's session is destroyed within about a second."""
 
     def __init__(
         self,
@@ -124,9 +124,11 @@ class AppServer:
         name: str = "panel",
         args: tuple[str, ...] = (),
         root: Path = ROOT,
+        script: str = "app.py",
     ):
         self.port = free_port()
-        self.url = f"http://localhost:{self.port}/app"
+        self.script = script
+        self.url = f"http://localhost:{self.port}/{Path(script).stem}"
         self.logs = logs
         self.name = name
         self.args = tuple(args)
@@ -144,7 +146,7 @@ class AppServer:
         panel = str(Path(sys.executable).with_name("panel"))
         with open(self.logs / f"{self.name}.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [panel, "serve", "app.py", "--port", str(self.port), "--address", "127.0.0.1",
+                [panel, "serve", self.script, "--port", str(self.port), "--address", "127.0.0.1",
                  "--allow-websocket-origin", f"localhost:{self.port}", "--liveness",
                  "--check-unused-sessions", "500", "--unused-session-lifetime", "500",
                  *self.args],

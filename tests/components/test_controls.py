@@ -52,6 +52,21 @@ def test_sliders_write_the_config_when_released_not_while_dragged():
     assert (config.c_real, config.c_imag, config.max_iter) == (0.25, -0.5, 77)
 
 
+def test_dragged_values_are_live_until_released():
+    controls = FractalControls()
+    config = controls.config
+    assert controls.live == {}
+    controls._c_real.value = 0.1  # the handle moves: a value, not yet a release
+    controls._c_real.value = 0.12
+    controls._max_iter.value = 600
+    assert controls.live == {"c_real": 0.12, "max_iter": 600}
+    assert (config.c_real, config.max_iter) == (-0.8, 500)
+    release(controls._c_real, 0.12)
+    assert controls.live == {"max_iter": 600}  # released: the config holds it now
+    controls._max_iter.value = 500  # dragged back to where the config is: nothing live
+    assert controls.live == {}
+
+
 def test_config_changes_reach_the_widgets():
     controls = FractalControls()
     controls.config.param.update(

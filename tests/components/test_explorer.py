@@ -1,10 +1,13 @@
 """FractalExplorer against the real LocalCluster: parameters in, jobs out, panes updated.
 
 Explorers are built with ``autostart=False`` and driven as a page would drive them: by
-setting the config's parameters (what the widgets do), by ``render()`` (the page load) and
+setting the config's parameters (what the widgets do on a release, a key press, Enter),
+by dragging a slider's value (``live``), by ``render()`` (the page load) and
 ``check_cluster()`` (the watchdog's tick), and by the events a browser sends (button and
 table clicks, the plot's range stream). Work done on the cluster is counted on the workers
-(``ExecutionCounter``), independently of what the explorer reports.
+(``ExecutionCounter``), independently of what the explorer reports. The policy itself
+(previews, bursts, fits) is the render session's, tested in tests/compute/test_session.py;
+here, that the explorer wires it to what the page shows.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections import Counter
 
 import numpy as np
 import panel as pn
+import param
 import pytest
 from bokeh.events import ButtonClick
 from bokeh.models import Model
@@ -24,19 +28,18 @@ from PIL import Image
 from support import heavy
 
 from components import FractalExplorer
-from components.view import tile_bounds
+from components.view import slot, tile_bounds
 from compute import (
     ClusterConnection,
     FractalConfig,
     FrameStore,
+    JobRegistry,
     Normalizer,
     render,
-    split,
     to_png,
 )
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
 from compute.diagnostics import ExecutionCounter, executed_tasks
-from compute.tiles import MAX_TILES_PER_AXIS
 
 pytestmark = [
     pytest.mark.cluster,
@@ -90,8 +93,11 @@ def arrays(explorer: FractalExplorer) -> list:
     return [layer and layer[0] for layer in explorer.view.layers]
 
 
-def slot(tile) -> int:
-    return tile.row * MAX_TILES_PER_AXIS + tile.col
+async def badge(explorer: FractalExplorer) -> str:
+    """The state the status bar shows, once its pending drawing has run."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return explorer.status.bar.value["state"]
 
 
 def viewport_text(explorer: FractalExplorer) -> str:
@@ -121,7 +127,7 @@ async def test_first_render_shows_the_frame_and_records_it(
     assert explorer.shown_key == config.key
     assert explorer.view.stale is False
     assert explorer.message == ""
-    assert 'data-state="done"' in explorer.status._badge.object
+    assert await badge(explorer) == "done"
     (record,) = explorer.history.records
     assert (record["key"], record["state"], record["cached"]) == (config.key, "done", False)
     assert explorer.history._table.value["view"].tolist() == [config.summary()]
@@ -133,12 +139,13 @@ async def test_first_render_shows_the_frame_and_records_it(
     shown, bounds = explorer.view.layers[0]
     np.testing.assert_array_equal(shown, fit(sample))
     assert bounds == (-1.6, -1.6, 1.6, 1.6)
-    (tile,) = split(config.width, config.height)
-    shown, bounds = explorer.view.layers[1 + slot(tile)]
+    (tile,) = [r.tile for r in job.finished_tiles]
+    shown, bounds = explorer.view.layers[slot(tile)]
     np.testing.assert_array_equal(shown, fit(render(config)))
     assert bounds == tile_bounds(config, tile)
 
-    assert await frames_run(client) == Counter({config.key: 1, preview.key: 1})
+    # The preview was computed in the server's process; the frame on the cluster.
+    assert await frames_run(client) == Counter({config.key: 1})
 
     await explorer.check_cluster()
     assert explorer.cluster_status == "connected"
@@ -186,32 +193,33 @@ async def test_a_compute_change_marks_the_view_stale_until_its_frame_arrives(
     await eventually(lambda: rendered(explorer), "the first frame")
 
     explorer.config.c_real = -0.7
-    # At once, before the debounce lets a job start:
+    # At once, before anything new is drawn:
     assert explorer.job is first
     assert explorer.shown_key == first.key
     assert explorer.view.stale is True
     assert explorer.view.stale_reason == "Rendering the new view…"
-    assert explorer.view._banner.visible is True
-    banner_text = explorer.view._banner.object
+    banner_text = explorer.view._banner.value["text"]
 
     await eventually(lambda: rendered(explorer), "the new frame")
     assert explorer.job is not first
     assert explorer.job.config.c_real == -0.7
     assert explorer.view.stale is False
-    assert explorer.view._banner.visible is False
+    assert explorer.view._banner.value == {"kind": "", "text": ""}
     assert [r["key"] for r in explorer.history.records] == [first.key, explorer.config.key]
     # What the banner said while the frame was computing.
     assert banner_text == "Rendering the new view…"
 
 
-async def test_a_burst_of_changes_renders_only_the_last(client, explorers, eventually):
-    explorer = explorers(light(5, size=512), debounce=1.0)
+async def test_a_burst_of_key_presses_renders_the_first_at_once_and_then_only_the_last(
+    client, explorers, eventually
+):
+    explorer = explorers(heavy(5), debounce=1.0)
     await explorer.render()
-    await eventually(lambda: rendered(explorer), "the first frame")
-    before = await frames_run(client)
+    await eventually(lambda: explorer.job.state == "running", "the first frame to start")
+    first = explorer.job
 
-    values = [-0.7 + n * 1e-3 for n in range(1, 11)]
-    for value in values:  # a slider dragged over ten values, faster than the debounce
+    values = [-0.1 + n * 1e-3 for n in range(1, 11)]
+    for value in values:  # a key held down on the slider: ten steps, within the debounce
         explorer.config.c_real = value
         await asyncio.sleep(0)
     assert explorer.view.stale is True
@@ -219,16 +227,45 @@ async def test_a_burst_of_changes_renders_only_the_last(client, explorers, event
 
     final = explorer.config
     assert final.c_real == values[-1]
-    ran = await frames_run(client) - before
-    # Four tiles of the frame and the one-tile preview, of the last value only.
-    assert ran == Counter({final.key: 4, final.preview(explorer.preview_edge).key: 1})
-    assert len(explorer.history.records) == 2
+    ran = await frames_run(client)
+    # The first frame started at once and was cancelled by the burst, the eight values in
+    # between never became frames, and the last one's frame ran whole.
+    assert set(ran) <= {first.key, final.key}
+    assert ran[final.key] == explorer.job.tiles_total
+    assert ran[first.key] < first.tiles_total
+    records = [(r["key"], r["state"]) for r in explorer.history.records]
+    assert records == [(first.key, "cancelled"), (final.key, "done")]
+
+
+async def test_a_dragged_slider_previews_and_its_release_renders(client, explorers, eventually):
+    explorer = explorers(light(16, size=1024), debounce=5.0)
+    await explorer.render()
+    await eventually(lambda: rendered(explorer), "the first frame")
+    before = await frames_run(client)
+    slider = explorer.controls._c_real
+    for n in range(1, 6):  # what the browser sends while the handle moves: value only
+        slider.value = -0.75 + n * 0.01
+        await eventually(
+            lambda n=n: explorer.session.shown_key == explorer.session.wanted.key,
+            f"the preview of step {n}",
+        )
+    assert explorer.config.c_real == light(16).c_real  # not released: the config waits
+    assert explorer.session.previews_shown >= 5
+    assert explorer.status.phase == "previewing"
+    assert await frames_run(client) == before  # previews ran here, in the server's process
+    with param.edit_constant(slider):
+        slider.param.update(value_throttled=slider.value)  # the release
+    assert explorer.config.c_real == pytest.approx(-0.70)
+    # Released after a drag: a discrete change, its full frame at once (the debounce of
+    # five seconds is not waited for).
+    await eventually(lambda: rendered(explorer), "the released value's frame")
+    assert explorer.job.config.c_real == pytest.approx(-0.70)
 
 
 async def test_the_debounce_can_change_after_construction(explorers):
     explorer = explorers(light(15))
     explorer.debounce = 1.5
-    assert explorer._debouncer.delay == 1.5
+    assert explorer.session.debounce == 1.5
 
 
 async def test_a_colormap_change_recolours_without_a_task(client, explorers, eventually):
@@ -255,23 +292,23 @@ async def test_a_normalization_change_redraws_without_a_task(client, explorers, 
     explorer = explorers(config)
     job = await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
-    tiles = split(config.width, config.height)
     shown = arrays(explorer)
     before = await frames_run(client)
 
     explorer.config.normalization = "linear"
 
+    # A finished frame is redrawn in one piece, with the new fit of the same preview.
     now = explorer.view.layers
     assert now[0][0] is not shown[0]
-    assert all(now[1 + slot(t)][0] is not shown[1 + slot(t)] for t in tiles)
+    assert [i for i, layer in enumerate(now) if layer is not None] == [0]
     sample, frame = render(config.preview(explorer.preview_edge)), render(config)
-    fit = Normalizer.fit(sample, "linear")
-    np.testing.assert_array_equal(now[0][0], fit(sample))
-    assert not np.array_equal(now[0][0], shown[0])
-    for tile in tiles:
-        values, bounds = now[1 + slot(tile)]
-        np.testing.assert_array_equal(values, fit(frame[tile.slices]))
-        assert bounds == tile_bounds(config, tile)
+    np.testing.assert_array_equal(now[0][0], Normalizer.fit(sample, "linear")(frame))
+    assert now[0][1] == (
+        config.x_range[0],
+        config.y_range[0],
+        config.x_range[1],
+        config.y_range[1],
+    )
     await asyncio.sleep(3 * explorer.debounce)
     assert explorer.job is job
     assert await frames_run(client) == before
@@ -317,12 +354,13 @@ async def test_cancel_stops_a_slow_frame(client, explorers, eventually):
     job = await explorer.render()
     await eventually(lambda: job.state == "running", "a worker to start a tile")
 
-    explorer.status._cancel._process_event(ButtonClick(None))  # the Cancel button
+    assert await badge(explorer) == "running"
+    explorer.status.bar._handle_msg("cancel")  # the Cancel button's click
 
     assert job.state == "cancelled"
     assert explorer.status.state == "cancelled"
-    assert 'data-state="cancelled"' in explorer.status._badge.object
-    assert explorer.status._cancel.disabled is True
+    assert await badge(explorer) == "cancelled"
+    assert explorer.status.bar.value["cancellable"] is False
     assert [(r["key"], r["state"]) for r in explorer.history.records] == [(job.key, "cancelled")]
     assert explorer.view.stale is True
     assert explorer.view.stale_reason == "Cancelled: the image is incomplete."
@@ -340,7 +378,6 @@ async def test_two_explorers_share_a_job_and_one_leaving_does_not_cancel_it(
     job = await one.render()
     assert await two.render() is job
     assert one.status.job is two.status.job is job
-    assert job.tiles_total == 16
 
     one.close()  # its tab closed; the other still wants the frame
     assert not job.done
@@ -348,8 +385,7 @@ async def test_two_explorers_share_a_job_and_one_leaving_does_not_cancel_it(
     await eventually(lambda: rendered(two), "the other explorer to show it")
     assert one.history.records == []
     ran = await frames_run(client)
-    assert ran[config.key] == 16
-    assert ran[config.preview(two.preview_edge).key] == 1
+    assert ran == Counter({config.key: job.tiles_total})  # once: shared, and not cut short
 
 
 async def test_closing_the_last_explorer_that_wants_a_job_cancels_it(
@@ -385,8 +421,8 @@ async def test_clicking_a_history_row_restores_its_view(client, explorers, event
     assert len(explorer.history.records) == 2
     before = await frames_run(client)
 
-    # Row 1 is the older record: newest first.
-    explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=1))
+    # Row 0 is the older record: newest last.
+    explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=0))
 
     for name in COMPUTE_PARAMS + DISPLAY_PARAMS:
         assert getattr(explorer.config, name) == getattr(first, name), name
@@ -493,7 +529,7 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
         await eventually(lambda: rendered(explorer), "the first frame")
         explorer.config.c_real = second.c_real
         await eventually(lambda: rendered(explorer), "the second frame")
-        await explorer._full.registry.flush()
+        await JobRegistry.for_client(await connection.client()).flush()
     finally:
         explorer.close()
         await connection.close()
@@ -512,7 +548,7 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
         # The history holds the jobs from before the "restart", then this one.
         keys = [(r["key"], r["state"]) for r in explorer.history.records]
         assert keys == [(first.key, "done"), (second.key, "done"), (first.key, "cached")]
-        # Row 1 (newest first) is the second frame from before: restored from the store.
+        # Row 1 is the second frame from before: restored from the store.
         explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=1))
         assert explorer.config.key == second.key
         await eventually(lambda: rendered(explorer), "the restored frame")

@@ -1,4 +1,4 @@
-"""JobHistory: job records in a Tabulator, newest first; a click selects a record."""
+"""JobHistory: job records in a Tabulator, newest last (streamed); a click selects one."""
 
 from __future__ import annotations
 
@@ -46,21 +46,27 @@ def test_empty_history_has_the_columns():
     assert len(table) == 0
 
 
-def test_add_puts_the_newest_row_first():
-    history = JobHistory()
+def test_add_streams_the_newest_row_last():
+    history = JobHistory(records=[record(0)])
+    root = history.__panel__().get_root()
     first, second = record(1), record(2, state="cached", cached=True, duration=0.0)
+    (source,) = [m for m in root.references() if type(m).__name__ == "ColumnDataSource"]
+    data_before = source.data
     history.add(first)
     history.add(second)
-    assert history.records == [first, second]
+    assert history.records == [record(0), first, second]
     table = history._table.value
-    assert table["view"].tolist() == [second["summary"], first["summary"]]
-    assert table["state"].tolist() == ["cached", "done"]
-    assert table["cache hit"].tolist() == ["yes", ""]
-    assert table["ms"].tolist() == [0, 412]
-    assert table["tiles"].tolist() == ["16/16", "16/16"]
+    assert table["view"].tolist() == [record(0)["summary"], first["summary"], second["summary"]]
+    assert table["state"].tolist() == ["done", "done", "cached"]
+    assert table["cache hit"].tolist() == ["", "", "yes"]
+    assert table["ms"].tolist() == [412, 412, 0]
+    assert table["tiles"].tolist() == ["16/16", "16/16", "16/16"]
+    # Streamed, not replaced: the browser's table receives two rows, not three tables.
+    assert source.data is data_before
+    assert len(source.data["view"]) == 3
     # A record from another day (from the store, before a restart) says which day.
     when = dt.datetime.fromtimestamp(second["submitted_at"]).strftime("%Y-%m-%d %H:%M")
-    assert table["time"].iloc[0] == when
+    assert table["time"].iloc[-1] == when
 
 
 def test_unfinished_and_cancelled_rows():
@@ -76,7 +82,7 @@ def test_limit_drops_the_oldest():
     for n in range(5):
         history.add(record(n))
     assert [r["key"] for r in history.records] == [record(n)["key"] for n in (2, 3, 4)]
-    assert history._table.value["view"].tolist() == [record(n)["summary"] for n in (4, 3, 2)]
+    assert history._table.value["view"].tolist() == [record(n)["summary"] for n in (2, 3, 4)]
 
 
 def test_clicking_a_row_selects_its_record():
@@ -86,9 +92,9 @@ def test_clicking_a_row_selects_its_record():
         history.add(r)
     assert history.selected is None
     click(history, 0)
-    assert history.selected == records[2]  # the top row is the newest
+    assert history.selected == records[0]  # the top row is the oldest
     click(history, 2, column="state")
-    assert history.selected == records[0]
+    assert history.selected == records[2]
 
 
 def test_todays_rows_show_the_time_only():

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bokeh.models import GlyphRenderer
-from bokeh.models import Image as ImageGlyph
+from bokeh.models import CustomJSTransform, GlyphRenderer, ImageRGBA
 from bokeh.plotting import figure as Figure
 
 from components import FractalView
-from components.view import INSIDE_COLOUR, tile_bounds
+from components.view import LAYERS, lut, slot, tile_bounds
 from compute import FractalConfig, split
-from compute.colour import INSIDE, palette_hex
+from compute.colour import INSIDE, lookup_table
 from compute.tiles import MAX_TILES_PER_AXIS
 
 CONFIG = FractalConfig(
@@ -35,8 +34,8 @@ def tile_at(config: FractalConfig, row: int, col: int):
 
 
 def image_renderers(root) -> list:
-    """Every image layer in the Bokeh document."""
-    return [r for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, ImageGlyph)]
+    """Every image layer in the Bokeh document (HoloViews' own transparent pixel aside)."""
+    return [r for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, ImageRGBA)]
 
 
 def image_sources(root) -> list:
@@ -83,25 +82,34 @@ def test_show_preview_fills_layer_0_in_the_frames_orientation():
 def test_show_tile_fills_its_slot_and_a_new_preview_clears_it():
     view = FractalView()
     tile = tile_at(CONFIG, 0, 1)
-    slot = tile.row * MAX_TILES_PER_AXIS + tile.col
+    assert slot(tile) == 1 + tile.row * MAX_TILES_PER_AXIS + tile.col
     values = indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=1)
     view.show_tile(CONFIG, tile, values)
 
-    shown, bounds = view.layers[1 + slot]
+    shown, bounds = view.layers[slot(tile)]
     np.testing.assert_array_equal(shown, values)
     assert bounds == tile_bounds(CONFIG, tile) == (0.0, -1.0, 2.0, 1.0)
-    assert [i for i, layer in enumerate(view.layers) if layer is not None] == [1 + slot]
+    assert [i for i, layer in enumerate(view.layers) if layer is not None] == [slot(tile)]
 
     # The next frame's preview blanks the tiles of this one.
     view.show_preview(CONFIG, indices(16, 32))
     assert [i for i, layer in enumerate(view.layers) if layer is not None] == [0]
 
 
+def test_tiles_of_a_fine_grid_fill_distinct_slots():
+    view = FractalView()
+    config = CONFIG.copy(width=1024, height=1024)
+    tiles = split(config.width, config.height, (MAX_TILES_PER_AXIS, MAX_TILES_PER_AXIS))
+    view.show_tiles(config, [(t, indices(*t.shape, seed=i)) for i, t in enumerate(tiles)])
+    filled = [i for i, layer in enumerate(view.layers) if layer is not None]
+    assert filled == list(range(1, LAYERS)) == sorted(slot(t) for t in tiles)
+
+
 def test_rendered_layers_receive_the_pixels_and_nothing_else_changes():
     view = FractalView()
     root = view.__panel__().get_root()
     sources = image_sources(root)
-    assert len(sources) == 1 + MAX_TILES_PER_AXIS**2
+    assert len(sources) == LAYERS == 1 + MAX_TILES_PER_AXIS**2
     before = [source.data for source in sources]
     tile = tile_at(CONFIG, 0, 1)
     values = indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=2)
@@ -124,34 +132,51 @@ def test_a_second_rendering_starts_from_what_is_shown():
     assert any(a is values for a in image_arrays(late))
 
 
-def test_colormap_change_sends_one_palette_not_the_image():
+def test_the_browser_colours_indices_with_the_servers_lookup_table():
+    words = np.array(lut("bmy"), dtype=np.uint32)
+    assert words.shape == (INSIDE + 1,)
+    # Little-endian RGBA words: the bytes of each are the table's row, R first.
+    np.testing.assert_array_equal(words.view(np.uint8).reshape(-1, 4), lookup_table("bmy"))
+    assert tuple(words[INSIDE:].view(np.uint8)) == (0, 0, 0, 255)  # inside: opaque black
+
+
+def test_colormap_change_sends_one_table_not_the_image():
     view = FractalView(colormap="fire")
     root = view.__panel__().get_root()
     view.show_preview(CONFIG, indices(64, 128, seed=3))
     tile = tile_at(CONFIG, 0, 1)
     view.show_tile(CONFIG, tile, indices(tile.y1 - tile.y0, tile.x1 - tile.x0, seed=4))
     arrays = image_arrays(root)
-    # One mapper for all layers: a palette change is 256 colours once.
-    mappers = {id(r.glyph.color_mapper): r.glyph.color_mapper for r in image_renderers(root)}
-    (mapper,) = mappers.values()
-    assert mapper.palette == [*palette_hex("fire"), INSIDE_COLOUR]
+    # One lookup table for all layers: a colormap change is 256 colours, once.
+    transforms = {
+        id(r.glyph.image.transform): r.glyph.image.transform for r in image_renderers(root)
+    }
+    (colours,) = transforms.values()
+    assert isinstance(colours, CustomJSTransform)
+    assert colours.args["lut"] == lut("fire")
 
     view.colormap = "kbc"
 
-    assert mapper.palette == [*palette_hex("kbc"), INSIDE_COLOUR]
+    assert colours.args["lut"] == lut("kbc")
     assert all(a is b for a, b in zip(image_arrays(root), arrays, strict=True))
 
 
-def test_stale_banner_follows_stale():
+def test_stale_banner_follows_stale_and_provisional():
     view = FractalView()
-    assert view._banner.visible is False
+    assert view._banner.value == {"kind": "", "text": ""}
     view.param.update(stale=True, stale_reason="Rendering the new view…")
-    assert view._banner.visible is True
-    assert view._banner.object == "Rendering the new view…"
+    assert view._banner.value == {"kind": "stale", "text": "Rendering the new view…"}
     view.stale_reason = ""
-    assert view._banner.object == "Showing an older view."
+    assert view._banner.value == {"kind": "stale", "text": "Showing an older view."}
+    view.provisional = True  # stale says more than provisional
+    assert view._banner.value["kind"] == "stale"
     view.stale = False
-    assert view._banner.visible is False
+    assert view._banner.value == {"kind": "preview", "text": "Preview: the full frame follows."}
+    view.provisional = False
+    assert view._banner.value == {"kind": "", "text": ""}
+    # A line of fixed size whose text changes: the page is never laid out again for it.
+    assert view._banner.visible is True
+    assert view._banner.height is not None
 
 
 def test_set_viewport_moves_the_ranges():

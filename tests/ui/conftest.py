@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from counting import Counter
+from distributed import Client
 from pages import panel_cdn_from_package
 from support import ROOT, AppServer, ExternalCluster
 
@@ -96,3 +98,10 @@ def tabs(browser, request):
 def page(tabs):
     """A fresh tab (its own browser context)."""
     return tabs.open()
+
+
+@pytest.fixture
+def counter(dask_cli_cluster):
+    """A client on the test's scheduler, with fresh execution counts on its worker."""
+    with Client(dask_cli_cluster.address, set_as_default=False) as client:
+        yield Counter(client)

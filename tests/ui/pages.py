@@ -48,6 +48,40 @@ def wait_until(predicate, what: str, timeout: float = 60.0):
     return value
 
 
+class Wire:
+    """What the app's websocket brought to the page: binary frames carry image data.
+
+    Attach before the page navigates. A 128 px preview is one 16,384-byte buffer (one
+    byte per pixel); a tile is its own pixels.
+    """
+
+    PREVIEW_BYTES = 128 * 128
+
+    def __init__(self, page):
+        self.frames: list[tuple[float, int]] = []  # (monotonic time, bytes) of binaries
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws) -> None:
+        if urlsplit(ws.url).path.endswith("/ws"):  # the app's, not a dashboard page's
+            ws.on("framereceived", self._received)
+
+    def _received(self, payload) -> None:
+        if not isinstance(payload, str):
+            self.frames.append((time.monotonic(), len(payload)))
+
+    def mark(self) -> int:
+        """A point in the stream to count from."""
+        return len(self.frames)
+
+    def previews(self, since: int = 0) -> int:
+        """Preview images received since ``since``."""
+        return sum(size == self.PREVIEW_BYTES for _, size in self.frames[since:])
+
+    def images(self, since: int = 0) -> list[int]:
+        """Sizes of the image buffers received since ``since`` (empty layers excluded)."""
+        return [size for _, size in self.frames[since:] if size >= 256]
+
+
 # -- reading the page ----------------------------------------------------------------------------
 def badge(page):
     return page.locator(".job-state").first
@@ -58,6 +92,11 @@ def wait_state(page, *states: str, timeout: float = 90_000) -> str:
     selector = ", ".join(f'.job-state[data-state="{s}"]' for s in states)
     page.locator(selector).first.wait_for(timeout=timeout)
     return badge(page).get_attribute("data-state")
+
+
+def banner_kind(page) -> str:
+    """What the line over the image says the image is: "stale", "preview" or "false"."""
+    return page.evaluate(_DEEP_ATTRIBUTE, [".stale-banner", ".stale", "data-stale"]) or "false"
 
 
 def canvas_pixels(page) -> np.ndarray:
@@ -82,6 +121,7 @@ _DEEP_TEXT = """
     // Panel draws inside shadow roots: collect the text of every match, shadows included.
     const out = [];
     const text = (node) => {
+        if (node.nodeName === "STYLE" || node.nodeName === "SCRIPT") return "";
         let t = node.shadowRoot ? text(node.shadowRoot) : "";
         for (const child of node.childNodes) {
             t += child.nodeType === Node.TEXT_NODE ? child.textContent : text(child);
@@ -96,6 +136,24 @@ _DEEP_TEXT = """
     };
     walk(document);
     return out.join(" ");
+}
+"""
+
+
+_DEEP_ATTRIBUTE = """
+([host, inner, name]) => {
+    // An attribute of an element inside a component's shadow root.
+    const find = (root) => {
+        for (const el of root.querySelectorAll("*")) {
+            if (el.matches(host)) {
+                const hit = (el.shadowRoot || el).querySelector(inner);
+                if (hit) return hit.getAttribute(name);
+            }
+            if (el.shadowRoot) { const found = find(el.shadowRoot); if (found) return found; }
+        }
+        return null;
+    };
+    return find(document);
 }
 """
 
@@ -178,6 +236,13 @@ def view_of(config: FractalConfig) -> dict:
     """The link query that shows ``config``'s computed view."""
     names = ("fractal", "c_real", "c_imag", "max_iter", "width", "height", "x_range", "y_range")
     return {name: getattr(config, name) for name in names}
+
+
+def slider_handle(page, label: str):
+    """The handle of the slider labelled ``label`` ("c (real)", "Max iterations")."""
+    return page.locator(".bk-panel-models-layout-Column", has_text=label).last.locator(
+        ".noUi-handle"
+    )
 
 
 def set_max_iter(page, value: int) -> None:
