@@ -33,6 +33,10 @@ PIXEL_BUDGET = 4 * 2**30
 PLANE = (-4.0, 4.0)
 
 
+def _digits(value) -> float:
+    return float(f"{float(value):.15g}") + 0.0
+
+
 class FractalConfig(param.Parameterized):
     """One view of a Julia or Mandelbrot set.
 
@@ -141,11 +145,14 @@ class FractalConfig(param.Parameterized):
         """The parameters that determine the computed values, as plain Python values."""
         values = {name: getattr(self, name) for name in COMPUTE_PARAMS}
         # param accepts ints for Number parameters, and -0.0 == 0.0: normalise both so
-        # that equal requests get equal keys (adding 0.0 turns -0.0 into 0.0).
-        values["c_real"] = float(values["c_real"]) + 0.0
-        values["c_imag"] = float(values["c_imag"]) + 0.0
-        values["x_range"] = tuple(float(v) + 0.0 for v in values["x_range"])
-        values["y_range"] = tuple(float(v) + 0.0 for v in values["y_range"])
+        # that equal requests get equal keys (adding 0.0 turns -0.0 into 0.0). Browsers
+        # send slider values with float noise (-0.5810000000000001 for -0.581): 15
+        # significant digits make them one value, and change no view by a pixel (the
+        # deepest zoom allowed keeps 100 ulps, about 17 digits' 100, per pixel).
+        values["c_real"] = _digits(values["c_real"])
+        values["c_imag"] = _digits(values["c_imag"])
+        values["x_range"] = tuple(_digits(v) for v in values["x_range"])
+        values["y_range"] = tuple(_digits(v) for v in values["y_range"])
         if self.fractal == "mandelbrot":
             # c plays no part in the Mandelbrot set: two requests differing only in c
             # are the same computation.

@@ -203,7 +203,7 @@ def test_julia_key_depends_on_c():
     ("name", "value"),
     [
         ("fractal", "mandelbrot"),
-        ("c_real", -0.7999999999999999),  # one ulp away from the default -0.8
+        ("c_real", -0.800000000000001),  # the 15th significant digit
         ("c_imag", 0.2),
         ("max_iter", 501),
         ("width", 1023),
@@ -228,6 +228,14 @@ def test_key_changes_with_each_compute_parameter(name, value):
     changed = base.copy(**{name: value})
     assert getattr(changed, name) != getattr(base, name)
     assert changed.key != base.key
+
+
+def test_float_noise_from_a_browser_is_the_same_view():
+    # A slider at -0.581 reports -0.5810000000000001; a range echoes back one ulp off.
+    assert FractalConfig(c_real=-0.5810000000000001).key == FractalConfig(c_real=-0.581).key
+    assert FractalConfig(c_real=-0.7999999999999999).key == FractalConfig(c_real=-0.8).key
+    noisy = FractalConfig(x_range=(-1.6000000000000003, 1.6), y_range=(-1.6, 1.5999999999999999))
+    assert noisy.key == FractalConfig().key
 
 
 def test_key_does_not_depend_on_int_or_float_range_bounds():
