@@ -448,9 +448,9 @@ class JobRegistry:
     started), each tag one tile's estimated cost after the previous one, and Dask runs
     the lowest tag first. Two consumers that both have work queued take turns, tile by
     tile, weighted by cost, whoever submitted last; a preview goes before any tile.
-    Tags are in seconds anchored to the wall clock, so that registries of several server
-    processes on one scheduler order their work comparably (approximately: each process
-    sees only its own tiles start).
+    Tags are in seconds, anchored to the wall clock whenever nothing waits, so that the
+    registries of several server processes on one scheduler order their work comparably
+    (approximately: each process sees only its own tiles start).
 
     Parameters
     ----------
@@ -508,8 +508,12 @@ class JobRegistry:
     def tags(self, config: FractalConfig, grid, iterations: float | None, *, preview: bool):
         """Start tags for the tiles of ``config`` on ``grid``, in ``tile_tasks`` order."""
         tiles = split(config.width, config.height, grid)
-        # A backlog has tags ahead of the wall clock; an idle cluster's time is now.
-        now = max(self._virtual, time.time())
+        # While tiles wait, the clock is the tag of the tile started last (so a newcomer
+        # takes turns with the waiting ones, however late they run against estimates);
+        # with nothing waiting it catches up with the wall clock.
+        if not any(job._tags and not job.done for job in self.jobs.values()):
+            self._virtual = max(self._virtual, time.time())
+        now = self._virtual
         if preview:
             now -= self.PREVIEW_LEAD
         pixels = config.width * config.height
