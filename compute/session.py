@@ -357,6 +357,10 @@ class RenderSession(param.Parameterized):
     async def _managers(self) -> tuple[JobManager, JobManager] | None:
         try:
             client = await self.connection.client()
+            if self.connection.status != "connected":
+                # A client reconnecting to a lost scheduler would queue work that a
+                # restarted scheduler never sees: wait, and resume() when it is back.
+                raise OSError(self.connection.error or "The scheduler stopped answering.")
         except Exception as exc:
             self.param.update(cluster_error=str(exc), state="offline")
             self._update_stale()
