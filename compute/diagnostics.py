@@ -43,16 +43,20 @@ class ExecutionCounter(WorkerPlugin):
         self.executed: dict[str, list] = defaultdict(list)
         #: Keys in the order they started executing on this worker.
         self.started: list = []
+        #: (key, start, end) of each executed task, in seconds since the epoch: comparable
+        #: with other processes' clocks on the same machine (a browser's, a server's).
+        self.spans: list = []
         self._started: dict = {}
 
     def transition(self, key, start, finish, **kwargs) -> None:
         if finish == "executing":
-            self._started[key] = time.perf_counter()
+            self._started[key] = (time.perf_counter(), time.time())
             self.started.append(key)
         elif start == "executing":
             began = self._started.pop(key, None)
             if began is not None:
-                self.executed[key_split(key)].append((key, time.perf_counter() - began))
+                self.executed[key_split(key)].append((key, time.perf_counter() - began[0]))
+                self.spans.append((key, began[1], time.time()))
 
 
 def _executed_on_worker(dask_worker, prefix):
@@ -70,6 +74,17 @@ def _executed_on_worker(dask_worker, prefix):
 def _started_on_worker(dask_worker):
     plugin = dask_worker.plugins.get(ExecutionCounter.name)
     return [] if plugin is None else [repr(key) for key in plugin.started]
+
+
+def _spans_on_worker(dask_worker):
+    plugin = dask_worker.plugins.get(ExecutionCounter.name)
+    return [] if plugin is None else [(repr(k), t0, t1) for k, t0, t1 in plugin.spans]
+
+
+async def task_spans(client) -> list[tuple[str, float, float]]:
+    """``(key, start, end)`` of every task the workers executed (epoch seconds)."""
+    per_worker = await client.run(_spans_on_worker)
+    return [span for spans in per_worker.values() for span in spans]
 
 
 async def start_order(client) -> dict[str, list[str]]:
