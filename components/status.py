@@ -31,7 +31,7 @@ class JobStatus(pn.viewable.Viewer):
     talk to the scheduler; this class only draws it (the split of
     ``distributed.diagnostics.progressbar``), so a notebook can draw the same job
     differently. Progress is drawn at most every :attr:`interval` seconds: a frame of
-    64 tiles reports 128 events, and each drawing costs the browser a repaint. A change
+    16 tiles reports 32 events, and each drawing costs the browser a repaint. A change
     of state is drawn on the event loop's next turn, once for all that changed in this
     one.
     """

@@ -19,8 +19,12 @@ from .kernels import escape_time
 
 #: Target tile edge when nothing is known of a frame's cost: 4x4 tiles for 1024x1024.
 TILE_EDGE = 256
-#: At most this many tiles along an axis (64 tiles in all).
-MAX_TILES_PER_AXIS = 8
+#: At most this many tiles along an axis (16 tiles in all). Finer grids were measured:
+#: every tile slot is five Bokeh models in each session's document, and the server's
+#: cost of every websocket message grows with the number of models (64 slots took it to
+#: 725 models and about 2 ms of reference bookkeeping per message); 16 tiles of a heavy
+#: frame still stream, cancel and take turns at a fraction of a second each.
+MAX_TILES_PER_AXIS = 4
 #: Tiles along an axis when nothing is known of the cost (the rule of TILE_EDGE).
 DEFAULT_TILES_PER_AXIS = 4
 

@@ -178,7 +178,7 @@ async def test_the_tiling_follows_the_cost_the_preview_predicts(client, sessions
     costly = heavy(65)
     session.request(costly)
     await eventually(lambda: session.job is not None and session.job.key == costly.key, "a job")
-    assert session.job.tiles_total == 64
+    assert session.job.tiles_total == 16
     assert session.cancel() is True
 
 
