@@ -16,9 +16,10 @@ any other client that draws:
   a frame looks the same whether it was computed or came from a cache). Its tiling
   follows its expected cost, estimated from the preview. A superseded frame is
   cancelled at once, unless another consumer shares it.
-* **Honest display**: :attr:`shown_key` names the frame on screen, :attr:`stale` says
-  whether it is the one asked for and :attr:`stale_reason` why not; :attr:`state` says
-  where the request stands.
+* **Honest display**: :attr:`shown_key` names the frame on screen; :attr:`provisional`
+  says it is a coarse preview (the full frame follows), :attr:`stale` that it is an older
+  finished frame or what a failed request left, and :attr:`stale_reason` why;
+  :attr:`state` says where the request stands.
 
 Previews run where they are cheapest: in this process, in a thread, when their
 worst-case cost is below :attr:`RenderSession.local_budget` (a 128 px preview costs about
@@ -160,8 +161,17 @@ class RenderSession(param.Parameterized):
     complete = param.Boolean(
         default=False, doc="What is on screen is the whole frame of shown_key."
     )
-    stale = param.Boolean(default=False, doc="What is on screen is not the config asked for.")
+    stale = param.Boolean(
+        default=False,
+        doc="What is on screen is an older finished frame than the one asked for, or what a "
+        "refused, failed, cancelled or unreachable request left there.",
+    )
     stale_reason = param.String(default="", doc="Why the image is stale, in words.")
+    provisional = param.Boolean(
+        default=False,
+        doc="What is on screen is a coarse preview: of the config asked for, or, while a "
+        "hand moves, of a value it just passed. The full frame follows.",
+    )
     message = param.String(default="", doc="Why the config asked for was refused, if it was.")
     cluster_error = param.String(default="", doc="Why the cluster could not be reached.")
     ended = param.Dict(
@@ -231,7 +241,7 @@ class RenderSession(param.Parameterized):
         self._cancel_timer()
         self._stop(self._submitting)
         self._preview(self.wanted)
-        return await self._guarded(self._submit(self.wanted))
+        return await self._guarded(self._submit, self.wanted)
 
     def resume(self) -> None:
         """Render the wanted config if it is neither on screen nor in flight (reconnected)."""
@@ -331,7 +341,7 @@ class RenderSession(param.Parameterized):
 
     def _submit_soon(self, config: FractalConfig) -> None:
         self._stop(self._submitting)
-        self._submitting = asyncio.ensure_future(self._guarded(self._submit(config)))
+        self._submitting = asyncio.ensure_future(self._guarded(self._submit, config))
 
     @staticmethod
     def _stop(*tasks: asyncio.Task | None) -> None:
@@ -340,10 +350,11 @@ class RenderSession(param.Parameterized):
             if task is not None and task is not current and not task.done():
                 task.cancel()
 
-    async def _guarded(self, work):
+    async def _guarded(self, work, *args):
         # The one place where unexpected errors of background work end: logged, reported.
+        # (The coroutine is made here, so that a task cancelled before it ran leaves none.)
         try:
-            return await work
+            return await work(*args)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -395,7 +406,7 @@ class RenderSession(param.Parameterized):
             self._resolve(self._want_preview[1].key, None)
         self._want_preview = (self._seq, config)
         if self._preview_task is None or self._preview_task.done():
-            self._preview_task = asyncio.ensure_future(self._guarded(self._run_previews()))
+            self._preview_task = asyncio.ensure_future(self._guarded(self._run_previews))
 
     async def _run_previews(self) -> None:
         while self._want_preview is not None:
@@ -455,7 +466,7 @@ class RenderSession(param.Parameterized):
             if not queued and not self._computing(config):
                 self._want_preview = (self._seq, config)
                 if self._preview_task is None or self._preview_task.done():
-                    self._preview_task = asyncio.ensure_future(self._guarded(self._run_previews()))
+                    self._preview_task = asyncio.ensure_future(self._guarded(self._run_previews))
         return await asyncio.shield(future)
 
     def _computing(self, config: FractalConfig) -> bool:
@@ -490,7 +501,7 @@ class RenderSession(param.Parameterized):
             state="done" if job.state in ("done", "cached") else "rendering",
         )
         self._stop(self._stream)
-        self._stream = asyncio.ensure_future(self._guarded(self._show(job, seq, sample)))
+        self._stream = asyncio.ensure_future(self._guarded(self._show, job, seq, sample))
         return job
 
     async def _show(self, job: Job, seq: int, sample: np.ndarray | None) -> None:
@@ -558,22 +569,27 @@ class RenderSession(param.Parameterized):
     def _update_stale(self) -> None:
         wanted, shown, state = self.wanted, self.shown_key, self.state
         other = shown is not None and (wanted is None or shown != wanted.key)
-        stale = other
+        preview = shown is not None and not self.complete
         if state == "cancelled":
             stale, reason = not self.complete, "Cancelled: the image is incomplete."
         elif state == "refused":
-            stale, reason = (
-                shown is not None,
-                "Showing an older view: the requested one is invalid.",
-            )
+            stale = shown is not None
+            reason = "Showing an older view: the requested one is invalid."
         elif state == "offline":
-            reason = "Showing an older view: the Dask cluster is unreachable."
+            stale, reason = other, "Showing an older view: the Dask cluster is unreachable."
         elif state == "failed":
-            reason = f"Showing an older view: this one failed ({self._failure})."
+            stale, reason = other, f"Showing an older view: this one failed ({self._failure})."
         else:
-            reason = "Rendering the new view…"
+            # A preview that lags a moving hand by a value is provisional, not stale: it
+            # says so as long as the hand moves (and the page's line need not change
+            # with every step). An older *finished* frame is stale until replaced.
+            stale, reason = other and not preview, "Rendering the new view…"
         # With nothing on screen yet the reason still says what is going on.
-        self.param.update(stale=stale, stale_reason=reason if stale or shown is None else "")
+        self.param.update(
+            stale=stale,
+            stale_reason=reason if stale or shown is None else "",
+            provisional=preview and not stale,
+        )
 
     @param.depends("normalization", watch=True)
     def _recolour(self) -> None:

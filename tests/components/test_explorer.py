@@ -23,7 +23,6 @@ import param
 import pytest
 from bokeh.events import ButtonClick
 from bokeh.models import Model
-from panel.models.tabulator import CellClickEvent
 from PIL import Image
 from support import heavy
 
@@ -44,11 +43,6 @@ from compute.diagnostics import ExecutionCounter, executed_tasks
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.asyncio,
-    # Bokeh's ColumnDataSource.from_df (the history's Tabulator) calls
-    # DataFrame.reset_index(inplace=True), which pandas 3.1 deprecates: third-party.
-    pytest.mark.filterwarnings(
-        "ignore:The inplace keyword in DataFrame.reset_index is deprecated:DeprecationWarning"
-    ),
 ]
 
 DEFAULT_RANGE = FractalConfig.param.x_range.default
@@ -130,7 +124,7 @@ async def test_first_render_shows_the_frame_and_records_it(
     assert await badge(explorer) == "done"
     (record,) = explorer.history.records
     assert (record["key"], record["state"], record["cached"]) == (config.key, "done", False)
-    assert explorer.history._table.value["view"].tolist() == [config.summary()]
+    assert [row[1] for row in explorer.history._table.rows] == [config.summary()]
 
     # The preview, then the tile, both coloured with the fit of the preview's values.
     preview = config.preview(explorer.preview_edge)
@@ -222,8 +216,10 @@ async def test_a_burst_of_key_presses_renders_the_first_at_once_and_then_only_th
     for value in values:  # a key held down on the slider: ten steps, within the debounce
         explorer.config.c_real = value
         await asyncio.sleep(0)
-    assert explorer.view.stale is True
+    # Never shown as finished meanwhile: stale, or a preview said to be one.
+    assert explorer.view.stale or explorer.view.provisional
     await eventually(lambda: rendered(explorer), "the last value's frame")
+    assert (explorer.view.stale, explorer.view.provisional) == (False, False)
 
     final = explorer.config
     assert final.c_real == values[-1]
@@ -422,7 +418,7 @@ async def test_clicking_a_history_row_restores_its_view(client, explorers, event
     before = await frames_run(client)
 
     # Row 0 is the older record: newest last.
-    explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=0))
+    explorer.history._table._handle_msg({"row": 0})  # a click on the row
 
     for name in COMPUTE_PARAMS + DISPLAY_PARAMS:
         assert getattr(explorer.config, name) == getattr(first, name), name
@@ -549,7 +545,7 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
         keys = [(r["key"], r["state"]) for r in explorer.history.records]
         assert keys == [(first.key, "done"), (second.key, "done"), (first.key, "cached")]
         # Row 1 is the second frame from before: restored from the store.
-        explorer.history._table._process_event(CellClickEvent(model=None, column="view", row=1))
+        explorer.history._table._handle_msg({"row": 1})  # a click on the row
         assert explorer.config.key == second.key
         await eventually(lambda: rendered(explorer), "the restored frame")
         assert explorer.job.state == "cached"
