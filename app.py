@@ -10,7 +10,7 @@ import panel as pn
 from components import FractalExplorer, prestart
 
 hv.extension("bokeh")
-pn.extension("tabulator", notifications=True)
+pn.extension(notifications=True)
 
 # The cluster and the kernels start with the server (``panel serve --warm`` runs this
 # before the first connection), not in the first user's path. Idempotent afterwards.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import panel as pn
 import param
+
+from .indicators import RecordTable
 
 _COLUMNS = ["time", "view", "state", "ms", "tiles", "cache hit"]
 #: What a row needs from a record (see :meth:`compute.Job.record`).
@@ -27,9 +28,8 @@ def _when(stamp: float) -> str:
 class JobHistory(pn.viewable.Viewer):
     """A table of job records (see :meth:`compute.Job.record`), newest at the bottom.
 
-    A new record is streamed into the table (one row travels, and the table scrolls to
-    it) rather than replacing the whole table, which cost the browser a redraw of up to
-    :attr:`limit` rows for every frame.
+    A new record travels to the browser as one row (the table scrolls to it) rather
+    than as a new table of up to :attr:`limit` rows for every frame.
     """
 
     records = param.List(default=[], item_type=dict, doc="Job records, oldest first.")
@@ -38,17 +38,15 @@ class JobHistory(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._table = pn.widgets.Tabulator(
-            self._frame(self.records),
-            disabled=True,
-            show_index=False,
-            selectable=False,
+        self._table = RecordTable(
+            columns=_COLUMNS,
+            rows=self._rows(self.records),
+            limit=self.limit,
             sizing_mode="stretch_width",
             height=260,
-            layout="fit_data_stretch",
             css_classes=["job-history"],
         )
-        self._table.on_click(self._clicked)
+        self._table.param.watch(self._clicked, "clicked")
 
     @staticmethod
     def readable(records: list) -> list[dict]:
@@ -64,32 +62,32 @@ class JobHistory(pn.viewable.Viewer):
 
     def add(self, record: dict) -> None:
         """Append a record (dropping the oldest beyond :attr:`limit`)."""
-        with param.parameterized.discard_events(self):  # streamed below, not redrawn
+        with param.parameterized.discard_events(self):  # one row sent below, not a table
             self.records = [*self.records, record][-self.limit :]
-        self._table.stream(self._frame([record]), rollover=self.limit)
+        (row,) = self._rows([record])
+        self._table.append(row)
 
     @param.depends("records", watch=True)
     def _refresh(self) -> None:
-        self._table.value = self._frame(self.records)
+        self._table.rows = self._rows(self.records)
 
     @staticmethod
-    def _frame(records: list[dict]) -> pd.DataFrame:
-        rows = [
-            {
-                "time": _when(r["submitted_at"]),
-                "view": r["summary"],
-                "state": r["state"],
-                "ms": None if r["duration"] is None else round(r["duration"] * 1000),
-                "tiles": f"{r['tiles_done']}/{r['tiles_total']}",
-                "cache hit": "yes" if r["cached"] else "",
-            }
+    def _rows(records: list[dict]) -> list[list[str]]:
+        return [
+            [
+                _when(r["submitted_at"]),
+                r["summary"],
+                r["state"],
+                "" if r["duration"] is None else str(round(r["duration"] * 1000)),
+                f"{r['tiles_done']}/{r['tiles_total']}",
+                "yes" if r["cached"] else "",
+            ]
             for r in records
         ]
-        return pd.DataFrame(rows, columns=_COLUMNS)
 
     def _clicked(self, event) -> None:
-        if 0 <= event.row < len(self.records):
-            self.selected = self.records[event.row]
+        if event.new is not None and 0 <= event.new < len(self.records):
+            self.selected = self.records[event.new]
 
     def __panel__(self):
         return pn.Column("### Job history (newest last; click a row to restore it)", self._table)

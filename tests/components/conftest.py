@@ -13,9 +13,9 @@ from compute import ClusterConnection
 
 @pytest.fixture(scope="session", autouse=True)
 def bokeh_backend():
-    """What ``app.py`` loads: HoloViews options need a plotting backend, history a Tabulator."""
+    """What ``app.py`` loads: HoloViews options need a plotting backend, history its table."""
     hv.extension("bokeh")
-    pn.extension("tabulator")
+    pn.extension()
 
 
 @pytest_asyncio.fixture

@@ -1,20 +1,11 @@
-"""JobHistory: job records in a Tabulator, newest last (streamed); a click selects one."""
+"""JobHistory: job records in a table, newest last (one row sent at a time); a click
+on a row selects its record."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
-import pytest
-from panel.models.tabulator import CellClickEvent
-
 from components import JobHistory
-
-# Bokeh's ColumnDataSource.from_df calls DataFrame.reset_index(inplace=True), which pandas
-# 3.1 deprecates: a third-party warning on every Tabulator update, not this project's.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The inplace keyword in DataFrame.reset_index is deprecated:DeprecationWarning"
-)
 
 
 def record(n: int, **changes) -> dict:
@@ -34,47 +25,56 @@ def record(n: int, **changes) -> dict:
     return {**values, **changes}
 
 
-def click(history: JobHistory, row: int, column: str = "view") -> None:
-    """What the browser's cell-click event does to the table on the server."""
-    history._table._process_event(CellClickEvent(model=None, column=column, row=row))
+def click(history: JobHistory, row: int) -> None:
+    """What the browser sends when a row is clicked."""
+    history._table._handle_msg({"row": row})
+
+
+def column(history: JobHistory, name: str) -> list[str]:
+    """One column of the table, as the browser shows it, top to bottom."""
+    index = history._table.columns.index(name)
+    return [row[index] for row in history._table.rows]
 
 
 def test_empty_history_has_the_columns():
     history = JobHistory()
-    table = history._table.value
-    assert list(table.columns) == ["time", "view", "state", "ms", "tiles", "cache hit"]
-    assert len(table) == 0
+    assert history._table.columns == ["time", "view", "state", "ms", "tiles", "cache hit"]
+    assert history._table.rows == []
 
 
-def test_add_streams_the_newest_row_last():
+def test_add_sends_one_row_and_puts_it_last():
     history = JobHistory(records=[record(0)])
-    root = history.__panel__().get_root()
+    sent = []
+    history._table._send_msg = sent.append  # what would travel to the browser
+    replaced = []
+    history._table.param.watch(lambda e: replaced.append(e.name), "rows")
     first, second = record(1), record(2, state="cached", cached=True, duration=0.0)
-    (source,) = [m for m in root.references() if type(m).__name__ == "ColumnDataSource"]
-    data_before = source.data
     history.add(first)
     history.add(second)
     assert history.records == [record(0), first, second]
-    table = history._table.value
-    assert table["view"].tolist() == [record(0)["summary"], first["summary"], second["summary"]]
-    assert table["state"].tolist() == ["done", "done", "cached"]
-    assert table["cache hit"].tolist() == ["", "", "yes"]
-    assert table["ms"].tolist() == [412, 412, 0]
-    assert table["tiles"].tolist() == ["16/16", "16/16", "16/16"]
-    # Streamed, not replaced: the browser's table receives two rows, not three tables.
-    assert source.data is data_before
-    assert len(source.data["view"]) == 3
+    assert column(history, "view") == [record(0)["summary"], first["summary"], second["summary"]]
+    assert column(history, "state") == ["done", "done", "cached"]
+    assert column(history, "cache hit") == ["", "", "yes"]
+    assert column(history, "ms") == ["412", "412", "0"]
+    assert column(history, "tiles") == ["16/16", "16/16", "16/16"]
+    # One row each, not a table each time.
+    assert [len(msg["append"]) for msg in sent] == [1, 1]
+    assert sent[-1]["append"][0] == history._table.rows[-1]
+    assert replaced == []
+    # A view drawn after those rows were sent asks for them all, and gets them.
+    history._table._handle_msg({"sync": True})
+    assert sent[-1] == {"rows": history._table.rows}
+    assert len(sent[-1]["rows"]) == 3
     # A record from another day (from the store, before a restart) says which day.
     when = dt.datetime.fromtimestamp(second["submitted_at"]).strftime("%Y-%m-%d %H:%M")
-    assert table["time"].iloc[-1] == when
+    assert column(history, "time")[-1] == when
 
 
 def test_unfinished_and_cancelled_rows():
     history = JobHistory()
     history.add(record(3, state="cancelled", duration=None, tiles_done=5))
-    row = history._table.value.iloc[0]
-    assert (row["state"], row["tiles"]) == ("cancelled", "5/16")
-    assert pd.isna(row["ms"])
+    assert (column(history, "state"), column(history, "tiles")) == (["cancelled"], ["5/16"])
+    assert column(history, "ms") == [""]
 
 
 def test_limit_drops_the_oldest():
@@ -82,7 +82,7 @@ def test_limit_drops_the_oldest():
     for n in range(5):
         history.add(record(n))
     assert [r["key"] for r in history.records] == [record(n)["key"] for n in (2, 3, 4)]
-    assert history._table.value["view"].tolist() == [record(n)["summary"] for n in (2, 3, 4)]
+    assert column(history, "view") == [record(n)["summary"] for n in (2, 3, 4)]
 
 
 def test_clicking_a_row_selects_its_record():
@@ -93,7 +93,12 @@ def test_clicking_a_row_selects_its_record():
     assert history.selected is None
     click(history, 0)
     assert history.selected == records[0]  # the top row is the oldest
-    click(history, 2, column="state")
+    click(history, 2)
+    assert history.selected == records[2]
+    history.selected = None
+    click(history, 2)  # the same row again: selected again
+    assert history.selected == records[2]
+    click(history, 7)  # no such row (a stale page): nothing
     assert history.selected == records[2]
 
 
@@ -101,7 +106,7 @@ def test_todays_rows_show_the_time_only():
     history = JobHistory()
     now = dt.datetime.now().replace(hour=12, minute=34, second=56)
     history.add(record(1, submitted_at=now.timestamp()))
-    assert history._table.value["time"].tolist() == ["12:34:56"]
+    assert column(history, "time") == ["12:34:56"]
 
 
 def test_only_readable_records_are_kept_from_a_store():

@@ -79,7 +79,7 @@ def test_a_dragged_slider_shows_previews_and_renders_the_value_it_stops_at(
     # The URL followed the released value: one browser history entry for the drag.
     assert page.evaluate("history.length") - entries == 1
     page.wait_for_timeout(1000)  # an older frame landing late would show up here
-    newest = page.locator(".job-history .tabulator-row").last
+    newest = page.locator(".job-history tbody tr").last
     assert final.summary() in newest.inner_text()
     assert page.locator(".job-state").first.get_attribute("data-state") == "done"
 

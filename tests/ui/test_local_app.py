@@ -13,6 +13,7 @@ from pages import (
     deep_text,
     distinct_colours,
     link,
+    open_dashboard,
     url_config,
     wait_image,
     wait_state,
@@ -140,7 +141,7 @@ def test_the_history_restores_a_view_on_click(page, local_app):
     page.get_by_role("button", name="mandelbrot").click()
     wait_url(page, lambda c: c.fractal == "mandelbrot", "fractal=mandelbrot")
     wait_text(page, ".job-history", "mandelbrot, 80 it")
-    page.locator(".job-history .tabulator-cell").get_by_text(
+    page.locator(".job-history td").get_by_text(
         "julia c=-0.8000+0.1560i, 80 it"
     ).first.click()
     wait_url(page, lambda c: c.fractal == "julia", "fractal=julia")
@@ -160,6 +161,10 @@ def test_the_image_downloads_as_png(page, local_app):
 
 def test_the_dask_dashboard_pages_load(page, local_app):
     open_app(page, local_app, width=256, height=256, max_iter=100)
+    # Closed at first: the pages cost the browser CPU the workers could use.
+    assert page.locator("iframe").count() == 0
+    assert page.locator(".dask-dashboard-link").first.get_attribute("href").endswith("/status")
+    open_dashboard(page)
     frames = page.locator("iframe")
     frames.first.wait_for()
     sources = [frames.nth(i).get_attribute("src") for i in range(frames.count())]
