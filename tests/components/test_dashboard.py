@@ -97,6 +97,28 @@ def test_the_link_arriving_later_replaces_the_placeholder():
     assert "appears once the cluster is reached" not in texts
 
 
+def test_a_closed_card_embeds_no_page_until_it_is_opened():
+    dashboard = DaskDashboard(link="http://h:8787/status", shown=False)
+    root = pn.panel(dashboard).get_root()
+
+    def texts() -> str:
+        return "\n".join(
+            html.unescape(m.text)
+            for m in root.select({"type": Model})
+            if isinstance(getattr(m, "text", None), str)
+        )
+
+    assert dashboard._card.collapsed is True
+    assert "<iframe" not in texts()
+    assert '<a href="http://h:8787/status"' in texts()  # the full dashboard, a click away
+    dashboard._card.collapsed = False  # what the browser sends when the card opens
+    assert dashboard.shown is True
+    assert set(iframes(texts())) == {f"http://h:8787/{page}" for page in PAGES}
+    dashboard.shown = False
+    assert dashboard._card.collapsed is True
+    assert "<iframe" not in texts()
+
+
 def test_a_hostile_link_cannot_inject_markup():
     page_html = rendered_html(DaskDashboard(link='http://h:8787/x"><script>alert(1)</script>'))
     assert "<script>" not in page_html

@@ -245,6 +245,12 @@ def slider_handle(page, label: str):
     )
 
 
+def open_dashboard(page) -> None:
+    """Open the (closed) card that embeds the scheduler's dashboard pages."""
+    page.locator(".dask-dashboard .card-header").first.click()
+    page.locator("iframe").first.wait_for()
+
+
 def set_max_iter(page, value: int) -> None:
     box = page.locator(".fractal-controls input").nth(2)
     box.fill(str(value))

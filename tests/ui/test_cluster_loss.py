@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from pages import deep_text, link, set_max_iter, wait_state, wait_text, wait_until, wait_url
+from pages import (
+    deep_text,
+    link,
+    open_dashboard,
+    set_max_iter,
+    wait_state,
+    wait_text,
+    wait_until,
+    wait_url,
+)
 from support import AppServer, ExternalCluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
@@ -30,6 +39,7 @@ def test_a_lost_scheduler_shows_a_banner_and_the_app_recovers(fragile, page):
     page.goto(link(app, width=256, height=256, max_iter=60))
     wait_state(page, "done", "cached")
     assert not banner_shown(page)
+    open_dashboard(page)
     old_stream = page.locator("iframe.dask-individual-task-stream").element_handle()
 
     cluster.kill_scheduler()
