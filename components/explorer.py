@@ -10,6 +10,7 @@ import weakref
 
 import panel as pn
 import param
+from tornado.ioloop import IOLoop
 
 from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
@@ -39,13 +40,26 @@ def shared_connection() -> ClusterConnection:
 
 
 def prestart() -> None:
-    """Start the process's cluster and warm its kernels now, before any session asks.
+    """Start the process's cluster, warm its kernels and connect its client now, before
+    any session asks.
 
     Called by ``app.py`` as it is first executed: with ``panel serve --warm`` (as
     ``make serve`` runs it) that is before the server accepts its first connection, so
-    nothing is spawned or compiled in a user's path. Idempotent and quick afterwards.
+    nothing is spawned, compiled or connected in a user's path. Idempotent and quick
+    afterwards.
     """
-    shared_connection().prestart()
+    connection = shared_connection()
+    connection.prestart()
+    # The client lives on the server's event loop: connect as soon as it runs (at once,
+    # if it already does). IOLoop.current() is that loop, before and after it starts.
+    IOLoop.current().add_callback(_connect, connection)
+
+
+async def _connect(connection: ClusterConnection) -> None:
+    try:
+        await connection.client()
+    except Exception as exc:  # the first session retries and reports it
+        logger.warning("connecting to the cluster at start failed: %s", exc)
 
 
 def _store_from_env() -> FrameStore | None:
@@ -163,7 +177,8 @@ class FractalExplorer(pn.viewable.Viewer):
         )
         self.status = JobStatus()
         self.history = JobHistory(records=self._stored_history())
-        self.dashboard = DaskDashboard()
+        # Closed until opened: its pages would compete with the workers (see DaskDashboard).
+        self.dashboard = DaskDashboard(shown=False)
         with param.edit_constant(self):
             self.session = RenderSession(
                 self.view,
@@ -220,9 +235,7 @@ class FractalExplorer(pn.viewable.Viewer):
         self.param.watch(lambda e: setattr(session, "debounce", e.new), "debounce")
         self.param.watch(lambda e: setattr(session, "preview_edge", e.new), "preview_edge")
         session.param.watch(self._session_changed, ["job", "state"])
-        session.param.watch(
-            self._stale_changed, ["stale", "stale_reason", "complete", "shown_key"]
-        )
+        session.param.watch(self._stale_changed, ["stale", "stale_reason", "provisional"])
         session.param.watch(lambda e: e.new and self.history.add(e.new), "ended")
         session.param.watch(self._cluster_unreachable, "cluster_error")
         session.param.watch(self._first_frame, "complete")
@@ -390,11 +403,8 @@ class FractalExplorer(pn.viewable.Viewer):
 
     def _stale_changed(self, *_events) -> None:
         session = self.session
-        provisional = session.shown_key is not None and not session.complete
         self.view.param.update(
-            stale=session.stale,
-            stale_reason=session.stale_reason,
-            provisional=provisional and not session.stale,
+            stale=session.stale, stale_reason=session.stale_reason, provisional=session.provisional
         )
 
     def _first_frame(self, event) -> None:
