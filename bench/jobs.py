@@ -2,20 +2,38 @@
 
 Run: ``.venv/bin/python bench/jobs.py``. Prints, for a burst of config changes arriving
 while a heavy frame renders, the work the workers actually executed (counted on the
-workers, in frames' worth), first with every change submitted to the engine, then
-through the UI's debouncer; and the latency of a repeated config against computing it.
+workers, in frames' worth): with every change submitted to the engine, through a
+plain trailing debouncer, and through a ``RenderSession`` (what the app does: the
+first change at once, the rest of the burst when it ends); and the latency of a
+repeated config against computing it. Then the engine's overhead: the default frame as a
+Dask job (16 tiles, and the few tiles its cost calls for) and a 128 px preview (a Dask
+round trip, and in-process) against ``render()``, on a ``LocalCluster`` (scheduler in
+this process) and on the app's embedded cluster (scheduler in a subprocess).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 
 from distributed import Client, LocalCluster
 
-from compute import Debouncer, FractalConfig, JobManager, render
+from compute import ClusterConnection, Debouncer, FractalConfig, JobManager, render
+from compute.cluster import local_cluster
 from compute.diagnostics import ExecutionCounter, KernelWarmup, executed_tasks
+from compute.session import RenderSession
+
+
+class Unseen:
+    """A painter that draws nothing: the session's work is what is measured."""
+
+    def show_preview(self, config, indices) -> None:
+        pass
+
+    def show_tiles(self, config, tiles) -> None:
+        pass
 
 
 def heavy(n: int) -> FractalConfig:
@@ -36,8 +54,37 @@ async def wait_idle(client) -> None:
         await asyncio.sleep(0.02)
 
 
-async def burst(client, changes: int, interval: float, debounce: float | None, base: int) -> dict:
+async def through_session(client, changes, interval, debounce, base) -> tuple[set, object]:
+    """The burst through a RenderSession: what the app's widgets drive."""
+    connection = ClusterConnection(address=client.scheduler.address)
+    session = RenderSession(Unseen(), connection=connection, debounce=debounce)
+    try:
+        session.request(heavy(base))
+        while session.job is None or session.job.state != "running":  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        submitted = {session.job.key}
+        for n in range(1, changes + 1):
+            session.request(heavy(base + n))
+            if session.job is not None:
+                submitted.add(session.job.key)
+            await asyncio.sleep(interval)
+        final = heavy(base + changes)
+        while session.job is None or session.job.key != final.key:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        submitted.add(session.job.key)
+        await session.job.result()
+        return submitted, session.job
+    finally:
+        session.close()
+        await connection.close()
+
+
+async def burst(client, changes: int, interval: float, debounce, base: int) -> dict:
     await client.register_plugin(ExecutionCounter())  # fresh counts
+    if debounce == "session":
+        submitted, final = await through_session(client, changes, interval, 0.25, base)
+        await wait_idle(client)
+        return tally(await executed_tasks(client), final, submitted)
     manager = JobManager(client)
     first = manager.submit(heavy(base))
     started = asyncio.Event()
@@ -57,8 +104,10 @@ async def burst(client, changes: int, interval: float, debounce: float | None, b
     final = manager.job
     await final.result()
     await wait_idle(client)
+    return tally(await executed_tasks(client), final, submitted)
 
-    ran = await executed_tasks(client)
+
+def tally(ran, final, submitted) -> dict:
     tiles_per_frame = final.tiles_total
     final_seconds = sum(s for k, s in ran if final.key in k)
     total_seconds = sum(s for _, s in ran)
@@ -69,6 +118,44 @@ async def burst(client, changes: int, interval: float, debounce: float | None, b
         "frames' worth (task time)": total_seconds / final_seconds,
         "superseded tiles executed": sum(final.key not in k for k, _ in ran),
     }
+
+
+async def median_job_ms(client, configs, **submit) -> float:
+    """Median submit-to-result time of fresh frames (each config computed once)."""
+    manager, times = JobManager(client), []
+    for config in configs:
+        start = time.perf_counter()
+        await manager.submit(config, **submit).result()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+async def overhead(client, label: str) -> None:
+    """What a light frame and a preview cost as Dask jobs against in-process render()."""
+    from compute.tiles import expected_iterations
+
+    light = [FractalConfig(c_real=-0.8 + n * 1e-4, c_imag=0.2) for n in range(7)]
+    planned = {"iterations": expected_iterations(light[0], render(light[0].preview()))}
+    default = await median_job_ms(client, light[:3] + [c.copy(max_iter=501) for c in light])
+    tiled = await median_job_ms(client, [c.copy(max_iter=502) for c in light], **planned)
+    grid = JobManager(client).submit(light[0].copy(max_iter=503), **planned)
+    await grid.result()
+    previews = [c.copy(max_iter=504).preview() for c in light]
+    remote = await median_job_ms(client, previews, preview=True)
+    local = await median_job_ms(
+        client, [c.copy(max_iter=505).preview() for c in light], local=True
+    )
+    renders = []
+    for config in light:
+        start = time.perf_counter()
+        render(config)
+        renders.append((time.perf_counter() - start) * 1000)
+    print(
+        f"  {label}: default 1024x1024 frame as a Dask job {default:.0f} ms in 16 tiles, "
+        f"{tiled:.0f} ms in the {grid.tiles_total} tiles its cost calls for; in-process "
+        f"render() {statistics.median(renders):.0f} ms. 128 px preview: a Dask round trip "
+        f"{remote:.1f} ms, in this process (a thread) {local:.1f} ms"
+    )
 
 
 async def repeated(client) -> dict:
@@ -108,6 +195,7 @@ async def main(args) -> None:
                 (
                     ("every change submitted", None),
                     (f"debounced {args.debounce * 1000:.0f} ms", args.debounce),
+                    ("through a RenderSession", "session"),
                 )
             ):
                 # Distinct configs in each round: a repeat would be served from the cache.
@@ -119,12 +207,23 @@ async def main(args) -> None:
                     for k, v in result.items()
                 )
                 print(f"  {label:24} {figures}")
+            await overhead(client, "LocalCluster (scheduler in this process)")
             result = await repeated(client)
             print(
                 "repeated config: first {first request (s)[.3f} s, repeated "
                 "{repeated request (s)[.4f} s ({state}, {tasks executed} tasks), "
                 "{speed-up[.0f}x faster".replace("[", ":").format(**result)
             )
+    # The app's embedded cluster: the same, with the scheduler in a process of its own.
+    cluster = await asyncio.to_thread(local_cluster, args.workers)
+    try:
+        async with Client(
+            cluster.scheduler_address, asynchronous=True, direct_to_workers=True
+        ) as client:
+            await client.register_plugin(KernelWarmup())
+            await overhead(client, "compute.cluster.local_cluster (scheduler in a subprocess)")
+    finally:
+        await asyncio.to_thread(cluster.close)
 
 
 if __name__ == "__main__":
