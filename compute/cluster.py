@@ -19,7 +19,7 @@ import sys
 import threading
 
 import dask
-from distributed import Client, Nanny, SpecCluster
+from distributed import Client, LocalCluster, Nanny, SpecCluster
 from distributed.deploy.subprocess import SubprocessScheduler
 
 from .diagnostics import KernelWarmup
@@ -53,7 +53,15 @@ class _Scheduler(SubprocessScheduler):
             sys.stderr.write(line.decode(errors="replace"))
 
 
-def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> SpecCluster:
+#: Where the embedded cluster's scheduler runs: "process" (its own; the default) or
+#: "thread" (a ``LocalCluster``'s, in this process). Windows gets "thread": distributed's
+#: subprocess scheduler does not run there.
+SCHEDULER_ENV = "FRACTAL_SCHEDULER"
+
+
+def local_cluster(
+    n_workers: int | None = None, threads_per_worker: int = 1, scheduler: str | None = None
+):
     """An embedded cluster whose scheduler runs in its own process.
 
     A ``LocalCluster`` runs its scheduler (and the scheduler's dashboard, a Bokeh server)
@@ -64,11 +72,29 @@ def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> 
     :mod:`compute.lifeline`) and the workers are ``Nanny``-managed processes, as
     ``LocalCluster``'s are, all on 127.0.0.1.
 
+    ``scheduler="thread"`` (or ``FRACTAL_SCHEDULER=thread``) gives a plain
+    ``LocalCluster`` instead, scheduler and dashboard in this process.
+
     Synchronous: it starts its own event loop in a thread, so it outlives any caller's
     loop. Call it off the event loop (it takes seconds).
     """
     n_workers = n_workers or os.cpu_count() or 1
-    scheduler = {
+    where = (
+        scheduler
+        or os.environ.get(SCHEDULER_ENV)
+        or ("thread" if sys.platform == "win32" else "process")
+    )
+    if where not in ("process", "thread"):
+        raise ValueError(f"{SCHEDULER_ENV} must be 'process' or 'thread', not {where!r}")
+    if where == "thread":
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        )
+    spec = {
         "cls": _Scheduler,
         "options": {
             "scheduler_kwargs": {
@@ -84,7 +110,7 @@ def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1) -> 
         "options": {"nthreads": threads_per_worker, "host": "127.0.0.1", "dashboard": False},
     }
     cluster = SpecCluster(
-        scheduler=scheduler, workers={i: worker for i in range(n_workers)}, worker=worker
+        scheduler=spec, workers={i: worker for i in range(n_workers)}, worker=worker
     )
     cluster.wait_for_workers(n_workers)
     return cluster
@@ -142,7 +168,7 @@ class ClusterConnection:
         self.threads_per_worker = threads_per_worker
         self.timeout = timeout
         self.plugins = list(plugins) if plugins is not None else [KernelWarmup()]
-        self.cluster: SpecCluster | None = None
+        self.cluster: SpecCluster | LocalCluster | None = None
         self._client: Client | None = None
         self._lock: asyncio.Lock | None = None
         self._starting: concurrent.futures.Future | None = None

@@ -13,6 +13,7 @@ import pytest
 from support import free_port
 
 from compute import ClusterConnection, FractalConfig, JobManager, render
+from compute.cluster import local_cluster
 from compute.diagnostics import ExecutionCounter, executed_tasks
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
@@ -60,6 +61,23 @@ async def test_the_local_scheduler_runs_in_its_own_process_and_goes_with_the_clu
     finally:
         await connection.close()
     await eventually(lambda: not psutil.pid_exists(scheduler), "the scheduler to exit")
+
+
+async def test_the_scheduler_can_run_in_this_process_instead(monkeypatch, eventually):
+    monkeypatch.setenv("FRACTAL_SCHEDULER", "thread")  # LocalCluster's own way (Windows')
+    connection = ClusterConnection(n_workers=1)
+    try:
+        client = await connection.client()
+        assert await client.run_on_scheduler(os.getpid) == os.getpid()
+        config = light(3)
+        np.testing.assert_array_equal(
+            await JobManager(client).submit(config).result(), render(config)
+        )
+    finally:
+        await connection.close()
+    monkeypatch.setenv("FRACTAL_SCHEDULER", "elsewhere")
+    with pytest.raises(ValueError, match="FRACTAL_SCHEDULER must be 'process' or 'thread'"):
+        local_cluster(1)
 
 
 async def test_prestart_starts_the_cluster_and_kernels_before_any_request():

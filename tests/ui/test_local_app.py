@@ -141,9 +141,7 @@ def test_the_history_restores_a_view_on_click(page, local_app):
     page.get_by_role("button", name="mandelbrot").click()
     wait_url(page, lambda c: c.fractal == "mandelbrot", "fractal=mandelbrot")
     wait_text(page, ".job-history", "mandelbrot, 80 it")
-    page.locator(".job-history td").get_by_text(
-        "julia c=-0.8000+0.1560i, 80 it"
-    ).first.click()
+    page.locator(".job-history td").get_by_text("julia c=-0.8000+0.1560i, 80 it").first.click()
     wait_url(page, lambda c: c.fractal == "julia", "fractal=julia")
     assert wait_state(page, "cached") == "cached"
     assert url_config(page).key == FractalConfig(width=256, height=256, max_iter=80).key

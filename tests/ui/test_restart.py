@@ -62,9 +62,7 @@ def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
             # The history lists the jobs from before the restart, newest first.
             history = wait_text(page, ".job-history", "mandelbrot, 90 it, 256x256")
             assert history.count("julia c=-0.8000+0.1560i, 90 it, 256x256") == 2
-            page.locator(".job-history td").get_by_text(
-                "mandelbrot, 90 it"
-            ).first.click()
+            page.locator(".job-history td").get_by_text("mandelbrot, 90 it").first.click()
             wait_url(page, lambda c: c.fractal == "mandelbrot", "the restored view")
             assert url_config(page).key == SECOND.key
             # Its job is listed once the restored frame is shown.
