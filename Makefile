@@ -47,6 +47,7 @@ bench: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,30 +1,30 @@
-"""Latency and bytes in a real browser: widget change -> pixels, against in-process render().
+"""The interaction loop in a real browser, against in-process render() of the same frames.
 
-Run: ``.venv/bin/python bench/latency.py`` (``--quick``: 2 changes, no second server).
-Starts ``panel serve app.py`` (a fresh server: nothing is cached), drives Debian's chromium
-headless through Playwright and changes a widget: by default it types max_iter + 10 into
-the "Max iterations" text box and presses Enter (``--widget c_real``: ArrowRight on the
-"c (real)" slider handle), a new 1024x1024 Julia frame each time. For each change it
-records, on the page's own clock (``performance.now()``):
+Run: ``.venv/bin/python bench/latency.py`` (``--quick``: fewer changes). Starts
+``panel serve app.py`` as ``make serve`` does (``--warm``: the cluster and the kernels
+start with the server; the embedded cluster's scheduler runs in a subprocess), drives
+Debian's chromium headless through Playwright, and measures on the page's own clock
+(``performance.now()``), in one run:
 
-* the change: the keydown of Enter (or ArrowRight);
-* the job's submission: when the badge's ``queued``/``running`` update arrived. The app
-  debounces changes by 250 ms, so "submitted -> ..." figures exclude the debounce (they
-  still include the server->browser delivery of that update);
-* the first new pixels and the full frame: the first and the last change of a checksum of
-  the Bokeh plot's canvas, sampled on every animation frame; the frame counts as complete
-  once the badge says done, all image buffers (the preview and every tile) arrived, and
-  neither canvas nor websocket changed for 500 ms;
-* the bytes the server sent on the app's websocket from the change to the full frame:
-  Playwright's ``framereceived`` payloads (CDP reports them decompressed), the TCP payload
-  bytes the kernel counted on the server's sockets (``ss``: what went over the wire,
-  compressed or not), and a zlib estimate of permessage-deflate on the payloads.
+* **cold start**: server start to live; navigation to the first new pixels and to the
+  full first frame;
+* **a light frame** (the default 1024x1024 Julia view, max_iter typed +10 and Enter):
+  change to first new pixels, change to full frame, the engine's job time, and the last
+  tile computed (the worker's own clock, epoch seconds) to on screen;
+* **a heavy frame** (4000 iterations, every pixel inside: over a second of ``render()``),
+  the same;
+* **first new pixels while a heavy frame computes** (a key press on a slider);
+* **a scripted 2 s mouse drag** of the c (real) slider (mouse moves at 60 Hz from the
+  page itself): previews drawn per second;
+* **CPU seconds per frame** of the browser (every chromium process), the server, the
+  scheduler and the workers, with the pixel probe off and the Dask dashboard pages
+  blocked (their own cost is measured apart), for 1024x1024 and 256x256 frames.
 
-The baseline is ``compute.render(config)`` of the same configs in this process (median of
-3, kernels compiled first). The first frame of the session (cluster start and numba
-warm-up included) is reported separately; one warm-up change follows it. A second server
-with ``--websocket-compression-level`` measures the same, and on each server a colormap
-change checks that recolouring sends little and runs no job.
+"Pixels" are the page's repaints of the plot (its images drawn into the plot's canvas,
+timed by wrapping the canvas's ``drawImage``: nothing is polled); a frame is full once
+neither the plot nor the websocket changed for a while.
+The baseline is ``compute.render(config)`` of the same configs in this process (median
+of 3, kernels compiled first).
 """
 
 from __future__ import annotations
@@ -33,18 +33,16 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
-import zlib
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 # The checkout first: tests/compute/ would otherwise shadow the compute package.
@@ -54,7 +52,7 @@ from pages import panel_cdn_from_package  # noqa: E402
 from support import AppServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-START = {
+LIGHT = {
     "fractal": "julia",
     "c_real": -0.8,
     "c_imag": 0.156,
@@ -64,21 +62,24 @@ START = {
     "x_range": [-1.6, 1.6],
     "y_range": [-1.6, 1.6],
 }
-WIDGETS = {
-    "max_iter": "'Max iterations' text box +10, Enter",
-    "c_real": "'c (real)' slider handle, ArrowRight (+0.001)",
-}
-IMAGE_BUFFER = 256  # binary frames at least this big carry image data (blanks are 1 byte)
+# The cauliflower (c = 1/4): 72% of this view is inside the set, each of those pixels
+# costs max_iter iterations, and its boundary still changes with every change.
+HEAVY = {**LIGHT, "c_real": 0.25, "c_imag": 0.0, "max_iter": 4000,
+         "x_range": [-1.0, 1.0], "y_range": [-1.0, 1.0]}  # fmt: skip
+SMALL = {**LIGHT, "width": 256, "height": 256}
+IMAGE_BUFFER = 256  # binary frames at least this big carry image data (blanks are tiny)
+PREVIEW_BYTES = 128 * 128
 
 # Installed in the page before its scripts run (top frame only: the Dask dashboard's
 # iframes are left alone). Timestamps are performance.now(): ms since navigation start.
 PROBE_JS = r"""
 (() => {
   if (window.top !== window) return;
-  const P = (window.__lat = {ws: [], px: [], states: [], engine: [], keys: [], inputs: [],
-                             polls: 0, pollMs: 0, last: null, canvas: null, searched: -1e9});
+  const P = (window.__lat = {ws: [], px: [], states: [], engine: [], keys: [],
+                             probing: true});
   const Native = window.WebSocket;
-  const STATE = /job-state(?:&quot;|\\?")\s+data-state=(?:&quot;|\\?")(\w+)/;
+  // The status bar's state, an entry of its value: ...["state","done"]...
+  const STATE = /\["state","(\w+)"\]/g;
   class Probe extends Native {
     constructor(url, protocols) {
       super(url, protocols);
@@ -87,8 +88,7 @@ PROBE_JS = r"""
         const t = performance.now(), d = ev.data;
         if (typeof d === 'string') {
           P.ws.push([t, 0, d.length]);
-          const s = d.match(STATE);
-          if (s) P.states.push([t, s[1]]);
+          for (const s of d.matchAll(STATE)) P.states.push([t, s[1]]);
           const e = d.match(/done in (\d+) ms/);
           if (e) P.engine.push([t, +e[1]]);
         } else {
@@ -98,58 +98,27 @@ PROBE_JS = r"""
     }
   }
   window.WebSocket = Probe;
-  window.addEventListener('keydown', (ev) => { P.keys.push(performance.now()); }, true);
-  window.addEventListener('input', (ev) => { P.inputs.push(performance.now()); }, true);
+  window.addEventListener('keydown', () => { P.keys.push(performance.now()); }, true);
 
-  function findCanvas(root) {
-    // Bokeh draws the plot on the first of its canvas layers (the second holds tool
-    // overlays); the layers live in open shadow roots.
-    for (const el of root.querySelectorAll('*')) {
-      if (el.tagName === 'CANVAS' && el.classList.contains('bk-layer') && el.width >= 300)
-        return el;
-      if (el.shadowRoot) { const c = findCanvas(el.shadowRoot); if (c) return c; }
+  // "Pixels": every drawing of an image into one of Bokeh's canvas layers, timed by
+  // wrapping drawImage. A repaint is when new pixels appear (the compositor shows them at
+  // the next animation frame); nothing is polled, so measuring costs the page nothing.
+  const draw = CanvasRenderingContext2D.prototype.drawImage;
+  let painted = -1;
+  CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+    const c = this.canvas;
+    if (P.probing && c && c.classList && c.classList.contains('bk-layer') && c.width >= 300) {
+      const t = performance.now();
+      // One entry per repaint: the layers of one paint are drawn in the same task.
+      if (t - painted > 1) { P.px.push([t, P.px.length]); }
+      painted = t;
     }
-    return null;
-  }
-  // A nearest-neighbour sample on a 240x240 grid (every third device pixel of the plot)
-  // read back from a CPU-side canvas: about 0.1-0.5 ms, where a full getImageData of the
-  // GPU-backed plot canvas costs about 10 ms. A 256x256 tile spans ~160 screen pixels,
-  // ~2,800 samples: any tile that lands changes the checksum.
-  const N = 240;
-  let small = null, sctx = null;
-  function checksum(c) {
-    if (!small) {
-      small = document.createElement('canvas');
-      small.width = N; small.height = N;
-      sctx = small.getContext('2d', {willReadFrequently: true});
-    }
-    sctx.imageSmoothingEnabled = false;
-    sctx.clearRect(0, 0, N, N);
-    sctx.drawImage(c, 0, 0, c.width, c.height, 0, 0, N, N);
-    const u = new Uint32Array(sctx.getImageData(0, 0, N, N).data.buffer);
-    let h = 0x811c9dc5;
-    for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i], 16777619);
-    return (h >>> 0) ^ (c.width << 16) ^ c.height;
-  }
-  function tick() {
-    const t = performance.now();
-    if ((!P.canvas || !P.canvas.isConnected) && t - P.searched > 100) {
-      P.searched = t;
-      P.canvas = findCanvas(document);
-    }
-    if (P.canvas && P.canvas.width > 0) {
-      const h = checksum(P.canvas);
-      P.polls++;
-      P.pollMs += performance.now() - t;
-      if (h !== P.last) { P.px.push([t, h]); P.last = h; }
-    }
-    requestAnimationFrame(tick);
-  }
-  requestAnimationFrame(tick);
+    return draw.apply(this, args);
+  };
+  P.probe = (on) => { P.probing = on; };
 })();
 """
 
-# What the settle loop needs, counted from `since` (page ms).
 STATUS_JS = """([since, minImage]) => {
   const P = window.__lat;
   const after = (xs) => xs.filter((x) => x[0] > since);
@@ -168,8 +137,28 @@ TIMELINE_JS = """(since) => {
   const P = window.__lat;
   const after = (xs) => xs.filter((x) => x[0] > since);
   return {ws: after(P.ws), px: after(P.px), states: after(P.states), engine: after(P.engine),
-          keys: P.keys.filter((t) => t > since), inputs: P.inputs.filter((t) => t > since),
-          polls: P.polls, pollMs: P.pollMs};
+          keys: P.keys.filter((t) => t > since), origin: performance.timeOrigin};
+}"""
+
+# A slider drag from the page itself: a mouse move every 16 ms for ``ms`` milliseconds,
+# the handle moving ``px`` pixels per move.
+DRAG_JS = """async ([handle, ms, px]) => {
+  const box = handle.getBoundingClientRect();
+  const x0 = box.left + box.width / 2, y = box.top + box.height / 2;
+  const at = (x) => ({clientX: x, clientY: y, bubbles: true, composed: true, buttons: 1});
+  // noUiSlider listens for mouse events (it takes pointer events for IE's only): the
+  // press on the handle, the moves and the release on the document's element.
+  const root = document.documentElement;
+  handle.dispatchEvent(new MouseEvent("mousedown", at(x0)));
+  const start = performance.now();
+  let x = x0;
+  while (performance.now() - start < ms) {
+    await new Promise((r) => setTimeout(r, 16));
+    x += px;
+    root.dispatchEvent(new MouseEvent("mousemove", at(x)));
+  }
+  root.dispatchEvent(new MouseEvent("mouseup", {...at(x), buttons: 0}));
+  return [start, performance.now()];
 }"""
 
 
@@ -177,94 +166,80 @@ class BenchError(RuntimeError):
     pass
 
 
-# -- the server ---------------------------------------------------------------------------------
+# -- processes ------------------------------------------------------------------------------------
 class Server(AppServer):
-    """The tests' ``panel serve app.py`` (tests/support.py), plus what the bench reads."""
+    """The tests' ``panel serve app.py`` (tests/support.py), started as ``make serve``."""
 
-    def __init__(self, root: Path, extra: list[str], label: str):
+    def __init__(
+        self,
+        label: str,
+        extra: tuple[str, ...] = ("--warm",),
+        script: str = "app.py",
+        env: dict | None = None,
+    ):
         logs = Path(tempfile.mkdtemp(prefix=f"latency-{label}-"))
-        super().__init__(logs, name=label, args=tuple(extra), root=root)
+        super().__init__(logs, env=env, name=label, args=extra, script=script)
         self.label = label
 
     def stop(self) -> int | None:
         code = super().stop()
         if code not in (0, -signal.SIGTERM) or self.leftovers:
             print(f"[{self.label}] panel serve exited with {code}; log in {self.logs}")
-        elif "Traceback" in self.log().partition("Received signal SIGTERM")[0]:
-            print(f"[{self.label}] tracebacks in the server log: {self.logs}")
         else:
             shutil.rmtree(self.logs, ignore_errors=True)  # kept only when something went wrong
         return code
 
-    def tail(self, lines: int = 25) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
     def last_error(self) -> str:
-        """The last traceback of the server log, if any (why a change did nothing)."""
         text = self.log()
         at = text.rfind("Traceback")
-        return text[at:].strip()[-2500:] if at >= 0 else self.tail()
+        return text[at:].strip()[-2500:] if at >= 0 else "\n".join(text.splitlines()[-25:])
 
-    def wire_bytes(self) -> dict | None:
-        """TCP payload bytes sent so far on each of the server's connections (``ss``)."""
-        if shutil.which("ss") is None:
-            return None
-        out = subprocess.run(
-            ["ss", "-tinH", "state", "established", f"( sport = :{self.port} )"],
-            capture_output=True, text=True, check=False,
-        ).stdout  # fmt: skip
-        sent, key = {}, None
-        for line in out.splitlines():
-            if line[:1].strip():
-                key = tuple(line.split()[-2:])
-            elif key is not None and (m := re.search(r"bytes_sent:(\d+)", line)):
-                sent[key] = int(m.group(1))
-        return sent
-
-
-def busiest(before: dict | None, after: dict | None):
-    """The connection that sent the most in between: the websocket, during a frame."""
-    if not before or not after:
+    def scheduler_address(self) -> str | None:
+        """The embedded cluster's scheduler: a ``dask spec`` child, whose spec names the
+        file where it wrote its address (None: the scheduler runs in the server)."""
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            cmd = child.cmdline()
+            if "--spec" in cmd and "distributed.Scheduler" in " ".join(cmd):
+                spec = json.loads(cmd[cmd.index("--spec") + 1])
+                return json.loads(Path(spec["opts"]["scheduler_file"]).read_text())["address"]
         return None
-    return max(after, key=lambda k: after[k] - before.get(k, 0))
 
 
-def wire_delta(before: dict | None, after: dict | None, ws) -> tuple[int | None, int | None]:
-    """Bytes sent on the websocket's connection ``ws`` and on all others (HTTP)."""
-    if before is None or after is None or ws not in after:
-        return None, None
-    deltas = {k: v - before.get(k, 0) for k, v in after.items()}
-    return deltas[ws], sum(v for k, v in deltas.items() if k != ws)
+def cpu_seconds(server: Server) -> dict[str, float]:
+    """CPU seconds so far of the server, its scheduler, its workers and every chromium."""
+    out = {"server": 0.0, "scheduler": 0.0, "workers": 0.0, "browser": 0.0}
+    try:
+        procs = [(psutil.Process(server.proc.pid), "server")]
+        procs += [(p, None) for p in procs[0][0].children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
+    procs += [(p, "browser") for p in psutil.process_iter() if "chrom" in p.name()]
+    for proc, kind in procs:
+        try:
+            if kind is None:
+                cmd = " ".join(proc.cmdline())
+                kind = "scheduler" if "distributed.Scheduler" in cmd else "workers"
+            t = proc.cpu_times()
+            out[kind] += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return out
 
 
-# -- bytes ----------------------------------------------------------------------------------------
-def frame_header(n: int) -> int:
-    return 2 if n < 126 else 4 if n < 65536 else 10
+def minus(after: dict, before: dict) -> dict:
+    return {k: after[k] - before.get(k, 0.0) for k in after}
 
 
-def deflate_estimate(payloads: list[bytes], level: int, mem_level: int) -> int:
-    """Wire bytes under permessage-deflate (context takeover, 15-bit window), framing included."""
-    comp = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, mem_level)
-    total = 0
-    for p in payloads:
-        n = len(comp.compress(p) + comp.flush(zlib.Z_SYNC_FLUSH)) - 4  # RFC 7692 7.2.1
-        total += n + frame_header(n)
-    return total
-
-
-# -- the browser ------------------------------------------------------------------------------
-def percent_query(config: dict) -> str:
+# -- the browser --------------------------------------------------------------------------------
+def query(config: dict) -> str:
     return urllib.parse.urlencode(
-        {
-            k: json.dumps(v, separators=(",", ":")) if isinstance(v, list) else v
-            for k, v in config.items()
-        }
-    )
+        {k: json.dumps(v, separators=(",", ":")) if isinstance(v, list) else v
+         for k, v in config.items()}
+    )  # fmt: skip
 
 
 def url_config(url: str) -> dict:
-    """The config the page's URL holds (the app syncs it), as FractalConfig keywords."""
-    values = dict(START)
+    values = {}
     for key, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query):
         with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)
@@ -272,424 +247,420 @@ def url_config(url: str) -> dict:
     return values
 
 
-class Session:
-    """One tab on one server: the probe, the websocket capture and the settle loop."""
+class Tab:
+    """One tab on the server: the probe, the websocket capture and the settle loop."""
 
-    def __init__(self, browser, server: Server):
+    def __init__(self, browser, server: Server, dashboard: bool = True):
         self.server = server
         self.context = browser.new_context(viewport={"width": 1500, "height": 1100})
         panel_cdn_from_package(self.context)
+        if not dashboard:  # the scheduler's pages: measured apart
+            self.context.route("**/individual-*", lambda route: route.abort())
         self.page = self.context.new_page()
         self.page.add_init_script(PROBE_JS)
-        self.frames: list[tuple[bool, bytes]] = []
-        self.extensions: str | None = None
+        self.frames: list[tuple[bool, int]] = []
         self.page.on("websocket", self._on_websocket)
-        cdp = self.context.new_cdp_session(self.page)
-        cdp.send("Network.enable")
-        cdp.on("Network.webSocketHandshakeResponseReceived", self._on_handshake)
-        # The browser's own requests too (Playwright does not report favicon fetches).
-        self.requests: list[str] = []
-        cdp.on(
-            "Network.requestWillBeSent",
-            lambda e: self.requests.append(urllib.parse.urlsplit(e["request"]["url"]).path),
-        )
-
-    def _is_app(self, url: str) -> bool:
-        path = urllib.parse.urlsplit(url).path
-        return f"localhost:{self.server.port}/" in url and path.endswith("/ws")
 
     def _on_websocket(self, ws) -> None:
-        if self._is_app(ws.url):
-            ws.on("framereceived", self._on_frame)
+        if urllib.parse.urlsplit(ws.url).path.endswith("/ws"):
+            ws.on("framereceived", lambda p: self.frames.append((not isinstance(p, str), len(p))))
 
-    def _on_frame(self, payload) -> None:
-        if isinstance(payload, str):
-            self.frames.append((False, payload.encode()))
-        else:
-            self.frames.append((True, bytes(payload)))
+    def link(self, config: dict) -> str:
+        return f"{self.server.url}?{query(config)}"
 
-    def _on_handshake(self, params) -> None:
-        headers = {k.lower(): v for k, v in params["response"].get("headers", {}).items()}
-        if self.extensions is None or "sec-websocket-extensions" in headers:
-            self.extensions = headers.get("sec-websocket-extensions", "")
+    def open(self, config: dict) -> None:
+        self.page.goto(self.link(config), timeout=120_000)
+
+    def now(self) -> float:
+        return self.page.evaluate("performance.now()")
+
+    def probe(self, on: bool) -> None:
+        self.page.evaluate(f"window.__lat.probe({'true' if on else 'false'})")
+
+    def settle(self, since: float, *, quiet_ms: float = 500, timeout: float = 120) -> dict:
+        """Until the badge says done (or cached), an image arrived, and neither canvas
+        nor websocket changed for ``quiet_ms``."""
+        start = time.monotonic()
+        while True:
+            s = self.page.evaluate(STATUS_JS, [since, IMAGE_BUFFER])
+            bad = [x for x in s["states"] if x in ("failed",)]
+            if bad:
+                raise BenchError(f"the job failed:\n{self.server.last_error()}")
+            done = any(x in ("done", "cached") for x in s["states"])
+            quiet = s["now"] - max(s["lastWs"], s["lastPx"])
+            # A badge that says what it said before sends nothing (two cached frames in a
+            # row): then the badge itself is read.
+            if (
+                s["images"] >= 1
+                and quiet >= quiet_ms
+                and (done or self.badge() in ("done", "cached"))
+            ):
+                return s
+            if time.monotonic() - start > timeout:
+                raise BenchError(f"no full frame after {timeout:.0f} s: {s}\n"
+                                 f"{self.server.last_error()}")  # fmt: skip
+            self.page.wait_for_timeout(25)
+
+    def badge(self) -> str | None:
+        return self.page.locator(".job-state").first.get_attribute("data-state")
+
+    def timeline(self, since: float) -> dict:
+        self.page.wait_for_timeout(50)  # let Playwright deliver the last frame events
+        return self.page.evaluate(TIMELINE_JS, since)
+
+    def max_iter_box(self):
+        return self.page.locator(".bk-Row", has_text="Max iterations").locator("input")
+
+    def slider(self, label: str):
+        col = self.page.locator(".bk-panel-models-layout-Column", has_text=label).last
+        return col.locator(".noUi-handle")
+
+    def type_max_iter(self, delta: int = 10, value: int | None = None) -> None:
+        box = self.max_iter_box()
+        box.fill(str(value if value is not None else int(box.input_value()) + delta))
+        box.press("Enter")
 
     def close(self) -> None:
         self.context.close()
 
-    # -- waiting ------------------------------------------------------------------------------
-    def settle(self, since: float, *, images: int, need_done: bool, quiet_ms: float,
-               timeout: float, submit_timeout: float | None = None) -> dict:  # fmt: skip
-        """Until the frame is complete: badge done (if asked), ``images`` image buffers
-        received, and neither the canvas nor the websocket changed for ``quiet_ms``."""
-        start = time.monotonic()
-        while True:
-            s = self.page.evaluate(STATUS_JS, [since, IMAGE_BUFFER])
-            bad = [x for x in s["states"] if x in ("failed", "cancelled")]
-            if bad:
-                raise BenchError(f"the job ended {bad[-1]}:\n{self.server.last_error()}")
-            done = any(x in ("done", "cached") for x in s["states"])
-            quiet = s["now"] - max(s["lastWs"], s["lastPx"])
-            if (done or not need_done) and s["images"] >= images and quiet >= quiet_ms:
-                return s
-            waited = time.monotonic() - start
-            if submit_timeout is not None and not s["states"] and waited > submit_timeout:
-                raise BenchError(
-                    f"no job started {submit_timeout:.0f} s after the change (URL "
-                    f"{self.page.url}). Last error in the server log:\n{self.server.last_error()}"
-                )
-            if waited > timeout:
-                raise BenchError(f"no full frame after {timeout:.0f} s: {s}")
-            self.page.wait_for_timeout(25)
 
-    def window(self, since: float) -> dict:
-        self.page.wait_for_timeout(50)  # let Playwright deliver the last frame events
-        return self.page.evaluate(TIMELINE_JS, since)
-
-
-def frame_figures(t: dict, start: float, frames: list, expected_states=True) -> dict:
-    """Times (ms from ``start``) and bytes of one frame, from the probe's timeline."""
-    image_times = [m[0] for m in t["ws"] if m[1] == 1 and m[2] >= IMAGE_BUFFER]
-    first_image = image_times[0] if image_times else None
+def figures(t: dict, start: float) -> dict:
+    """Times (ms from ``start``, the change) of one frame, from the probe's timeline."""
+    images = [m[0] for m in t["ws"] if m[1] == 1 and m[2] >= IMAGE_BUFFER]
     px = [p[0] for p in t["px"]]
-    # New pixels: the first canvas change once image data arrived (a re-layout can repaint
-    # the canvas earlier with the old image); the full frame: the last change.
-    first_px = next((p for p in px if first_image is not None and p >= first_image), None)
-    submit = next((s[0] for s in t["states"] if s[1] in ("queued", "running")), None)
+    first_px = next((p for p in px if images and p >= images[0]), None)
     done = next((s[0] for s in t["states"] if s[1] in ("done", "cached")), None)
-    payload = sum(len(p) for _, p in frames)
-    binary = sum(len(p) for b, p in frames if b)
     return {
-        "submit": None if submit is None else submit - start,
         "first_px": None if first_px is None else first_px - start,
         "full": (px[-1] - start) if px else None,
+        "full_epoch": (t["origin"] + px[-1]) / 1000 if px else None,
         "done": None if done is None else done - start,
         "engine": t["engine"][-1][1] if t["engine"] else None,
-        "states": [s[1] for s in t["states"]],
-        "payload": payload,
-        "binary": binary,
-        "text": payload - binary,
-        "messages": len(frames),
     }
 
 
-def measure_server(browser, server: Server, widget: str, changes: int, level: int | None,
-                   mem_level: int, quiet_ms: float) -> dict:  # fmt: skip
+# -- the measurements ---------------------------------------------------------------------------
+def tile_end(client, key: str) -> float | None:
+    """When the last tile of frame ``key`` finished on a worker (epoch seconds)."""
+    from compute.diagnostics import task_spans
+
+    ends = [end for k, _, end in client.sync(task_spans, client) if f"-{key}'" in k]
+    return max(ends) if ends else None
+
+
+def changes(tab: Tab, client, n: int, config_of) -> list[dict]:
+    """``n`` changes (max_iter +10): the figures of each, and the frame's key."""
     from compute import FractalConfig
-    from compute.tiles import split
+    from compute.diagnostics import ExecutionCounter
 
-    pixels = START["width"] * START["height"]
-    images = 1 + len(split(START["width"], START["height"]))  # the preview, then the tiles
-    session = Session(browser, server)
-    page = session.page
-    result = {"changes": []}
+    out = []
+    for _ in range(n):
+        if client is not None:
+            client.register_plugin(ExecutionCounter())
+        since = tab.now()
+        tab.type_max_iter()
+        tab.settle(since)
+        t = tab.timeline(since)
+        if not t["keys"]:
+            raise BenchError("the key press was not seen by the page")
+        fig = figures(t, t["keys"][0])
+        config = FractalConfig(**{**config_of, **url_config(tab.page.url)})
+        fig["config"] = config
+        end = None if client is None else tile_end(client, config.key)
+        fig["tile_to_screen"] = (
+            None if end is None or fig["full_epoch"] is None else (fig["full_epoch"] - end) * 1000
+        )
+        out.append(fig)
+    return out
+
+
+def cold_start(browser) -> dict:
+    server = Server("cold")
+    began = time.monotonic()
     try:
-        page.goto(f"http://localhost:{server.port}/app?{percent_query(START)}", timeout=120_000)
-        # The first frame: the cluster starts and its workers compile the kernels.
-        session.settle(0.0, images=images, need_done=True, quiet_ms=quiet_ms, timeout=180)
-        t = session.window(0.0)
-        first = frame_figures(t, 0.0, session.frames)
-        ws_open = t["ws"][0][0] if t["ws"] else 0.0
-        first["ws_open"] = ws_open
-        result["first"] = first
-
-        if widget == "max_iter":
-            # The editable slider's text box: typed, then committed with Enter.
-            control = page.locator(".bk-Row", has_text="Max iterations").locator("input")
-        else:
-            # The slider's handle: ArrowRight moves c (real) by its step, 0.001.
-            col = page.locator(".bk-panel-models-layout-Column", has_text="c (real)").last
-            control = col.locator(".noUi-handle")
-        if control.count() != 1:
-            raise BenchError(f"cannot find the widget for {widget} in the page")
-
-        for n in range(changes + 1):  # the first one warms up
-            since = page.evaluate("performance.now()")
-            session.frames.clear()
-            session.requests.clear()
-            wire0 = server.wire_bytes()
-            if widget == "max_iter":
-                control.fill(str(int(control.input_value()) + 10))
-                control.press("Enter")  # the change: its keydown starts the clock
-            else:
-                control.press("ArrowRight")
-            session.settle(
-                since, images=images, need_done=True, quiet_ms=quiet_ms, timeout=120,
-                submit_timeout=20,
-            )  # fmt: skip
-            t = session.window(since)
-            wire1 = server.wire_bytes()
-            frames = list(session.frames)
-            if not t["keys"]:
-                raise BenchError("the key press was not seen by the page")
-            fig = frame_figures(t, t["keys"][0], frames)
-            if n == 0:  # the warm-up frame's megabyte identifies the websocket's socket
-                ws_socket = busiest(wire0, wire1)
-            fig["wire"], fig["http"] = wire_delta(wire0, wire1, ws_socket)
-            fig["requests"] = list(session.requests)
-            fig["estimate"] = deflate_estimate([p for _, p in frames], level or 6, mem_level)
-            fig["pixels"] = pixels
-            config = url_config(page.url)
-            FractalConfig(**config)  # the URL holds a valid config
-            badge = page.locator(".job-state").get_attribute("data-state")
-            if badge not in ("done", "cached"):
-                raise BenchError(f"badge says {badge!r} after the frame")
-            fig["config"] = config
-            if n:
-                result["changes"].append(fig)
-            else:
-                result["warmup"] = fig
-
-        # A colormap change: recoloured in the browser, no job.
-        select = page.locator("select:has(option[value='fire'])")
-        current = select.input_value()
-        target = next(o for o in ("bmy", "kbc", "fire") if o != current)
-        since = page.evaluate("performance.now()")
-        session.frames.clear()
-        session.requests.clear()
-        wire0 = server.wire_bytes()
-        select.select_option(target)
-        start = time.monotonic()
-        while time.monotonic() - start < 15:
-            if page.evaluate(STATUS_JS, [since, IMAGE_BUFFER])["pxChanges"]:
-                break
-            page.wait_for_timeout(25)
-        session.settle(since, images=0, need_done=False, quiet_ms=quiet_ms, timeout=30)
-        t = session.window(since)
-        frames = list(session.frames)
-        start_ms = t["inputs"][0] if t["inputs"] else since
-        cmap = frame_figures(t, start_ms, frames)
-        cmap["first_px"] = (t["px"][0][0] - start_ms) if t["px"] else None
-        cmap["wire"], cmap["http"] = wire_delta(wire0, server.wire_bytes(), ws_socket)
-        cmap["requests"] = list(session.requests)
-        cmap["estimate"] = deflate_estimate([p for _, p in frames], level or 6, mem_level)
-        cmap["badge"] = page.locator(".job-state").get_attribute("data-state")
-        cmap["colormap"] = url_config(page.url).get("colormap")
-        cmap["target"] = target
-        result["colormap"] = cmap
-        result["poll_ms"] = t["pollMs"] / max(t["polls"], 1)
-        result["extensions"] = session.extensions
+        server.start()
+        live = time.monotonic() - began
+        tab = Tab(browser, server)
+        try:
+            tab.open(LIGHT)
+            tab.settle(0.0, quiet_ms=700, timeout=180)
+            fig = figures(tab.timeline(0.0), 0.0)
+        finally:
+            tab.close()
     finally:
-        session.close()
-    return result
+        server.stop()
+    return {"live": live * 1000, **fig}
 
 
-# -- report ---------------------------------------------------------------------------------------
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+def drag(tab: Tab, ms: int = 2000) -> dict:
+    tab.open(LIGHT)
+    tab.settle(0.0)
+    handle = tab.slider("c (real)")
+    since = tab.now()
+    start, end = tab.page.evaluate(DRAG_JS, [handle.element_handle(), ms, 0.5])
+    tab.page.wait_for_timeout(100)
+    t = tab.timeline(since)
+    shown = [p for p in t["px"] if start <= p[0] <= end]
+    previews = [m for m in t["ws"] if m[1] == 1 and m[2] == PREVIEW_BYTES and m[0] <= end]
+    return {
+        "seconds": (end - start) / 1000,
+        "shown_per_s": len(shown) / ((end - start) / 1000),
+        "previews_per_s": len(previews) / ((end - start) / 1000),
+    }
 
 
-def spread(xs, fmt="{:.0f}"):
+def pixels_while_heavy(busy: Tab, tab: Tab) -> list[float]:
+    """A key press on c (real) in one tab while another tab's heavy frame computes: ms to
+    its first new pixels."""
+    out = []
+    for _ in range(3):
+        since = busy.now()
+        busy.type_max_iter()  # a new heavy frame: the cluster is busy with its tiles
+        start = time.monotonic()
+        while "running" not in busy.page.evaluate(STATUS_JS, [since, IMAGE_BUFFER])["states"]:
+            if time.monotonic() - start > 60:
+                raise BenchError("the heavy frame never ran")
+            busy.page.wait_for_timeout(25)
+        busy.page.wait_for_timeout(300)  # well into its tiles
+        mark = tab.now()
+        tab.slider("c (real)").press("ArrowRight")
+        while True:
+            t = tab.timeline(mark)
+            fig = figures(t, t["keys"][0]) if t["keys"] else {"first_px": None}
+            if fig["first_px"] is not None:
+                out.append(fig["first_px"])
+                break
+            if time.monotonic() - start > 120:
+                raise BenchError("no new pixels after the key press")
+        tab.settle(mark)
+        busy.settle(since, timeout=180)
+    return out
+
+
+def cpu_per_frame(browser, server: Server, config: dict, n: int) -> dict:
+    """CPU seconds per frame, the dashboard's pages blocked."""
+    tab = Tab(browser, server, dashboard=False)
+    try:
+        tab.open(config)
+        tab.settle(0.0)
+        tab.probe(False)
+        tab.page.wait_for_timeout(1500)
+        idle0, t0 = cpu_seconds(server), time.monotonic()
+        tab.page.wait_for_timeout(3000)
+        idle = {
+            k: v / (time.monotonic() - t0) for k, v in minus(cpu_seconds(server), idle0).items()
+        }
+        before, t0 = cpu_seconds(server), time.monotonic()
+        for _ in range(n):
+            since = tab.now()
+            tab.type_max_iter()
+            tab.settle(since, quiet_ms=400)
+        spent, wall = minus(cpu_seconds(server), before), time.monotonic() - t0
+    finally:
+        tab.close()
+    # What a process does when nothing happens (heartbeats) is taken out, per second.
+    return {k: (spent[k] - idle[k] * wall) / n for k in spent} | {"idle": idle, "wall": wall / n}
+
+
+def dashboard_cost(browser, server: Server) -> dict:
+    """CPU seconds per second while heavy frames compute, with the card of the three
+    dashboard pages open (as a user may open it), against closed (the app's default)."""
+    from pages import open_dashboard
+
+    out = {}
+    for shown in (False, True):
+        tab = Tab(browser, server)
+        try:
+            # A view of its own (c = 0.24, as heavy): none of its frames is in a cache.
+            tab.open({**HEAVY, "c_real": 0.24, "max_iter": 20})
+            tab.settle(0.0)
+            if shown:
+                open_dashboard(tab.page)
+                tab.page.wait_for_timeout(3000)  # the pages load
+            tab.probe(False)
+            before, t0 = cpu_seconds(server), time.monotonic()
+            for n in range(2):  # heavy frames: the task stream page draws every tile
+                since = tab.now()
+                tab.type_max_iter(value=HEAVY["max_iter"] + 10 * (n + 1 + 2 * shown))
+                tab.settle(since, timeout=180)
+            spent = minus(cpu_seconds(server), before)
+            out[shown] = {k: v / (time.monotonic() - t0) for k, v in spent.items()}
+        finally:
+            tab.close()
+    return out
+
+
+def render_ms(configs, repeats: int = 3) -> dict[str, float]:
+    from compute import render
+    from compute.kernels import warm_up
+
+    warm_up()
+    out = {}
+    for config in configs:
+        if config.key not in out:
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                render(config)
+                times.append((time.perf_counter() - start) * 1000)
+            out[config.key] = statistics.median(times)
+    return out
+
+
+# -- the report ---------------------------------------------------------------------------------
+def spread(xs, fmt="{:.0f}") -> str:
     xs = [x for x in xs if x is not None]
     if not xs:
         return "n/a"
     return f"{fmt.format(statistics.median(xs))} [{fmt.format(min(xs))}-{fmt.format(max(xs))}]"
 
 
-def render_times(configs: list[dict], repeats: int) -> dict[str, float]:
-    """Median in-process render() time (ms) per distinct config, kernels warmed up first."""
-    from compute import FractalConfig, render
-    from compute.kernels import warm_up
-
-    warm_up()
-    out = {}
-    for values in configs:
-        config = FractalConfig(**values)
-        if config.key in out:
-            continue
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            render(config)
-            times.append((time.perf_counter() - start) * 1000)
-        out[config.key] = statistics.median(times)
-    return out
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
 
 
-def config_key(fig: dict) -> str:
-    from compute import FractalConfig
-
-    return FractalConfig(**fig["config"]).key
-
-
-def report(runs: dict, renders: dict, args) -> None:
-    key = config_key
-    labels = list(runs)
-    header = f"{'per change (ms; median [min-max])':44}" + "".join(f"{lab:>28}" for lab in labels)
-    print()
-    print("'change' is the keydown in the page, so 'change ->' figures include the app's 250 ms")
-    print("debounce; 'submitted' is when the badge's queued/running update reached the page.")
-    print(header)
-    print("-" * len(header))
-
-    def row(name, fn, fmt="{:.0f}"):
-        cells = []
-        for lab in labels:
-            cells.append(spread([fn(f) for f in runs[lab]["changes"]], fmt))
-        print(f"{name:44}" + "".join(f"{c:>28}" for c in cells))
-
-    def sub(a, b):
-        return None if a is None or b is None else a - b
-
-    row("change -> job submitted (debounce 250)", lambda f: f["submit"])
-    row("change -> first new pixels", lambda f: f["first_px"])
-    row("change -> full frame", lambda f: f["full"])
-    row("submitted -> first new pixels", lambda f: sub(f["first_px"], f["submit"]))
-    row("submitted -> full frame", lambda f: sub(f["full"], f["submit"]))
-    row("engine job time (badge 'done in')", lambda f: f["engine"])
-    row("badge 'done' -> full frame", lambda f: sub(f["full"], f["done"]))
-    row("render(config) in-process", lambda f: renders[key(f)])
-    row("ratio full frame / render()", lambda f: f["full"] / renders[key(f)], "{:.1f}x")
-    row(
-        "ratio (from submit) / render()",
-        lambda f: sub(f["full"], f["submit"]) / renders[key(f)],
-        "{:.1f}x",
-    )
-    print(f"{'bytes per frame (1024x1024 = 1,048,576 px)':44}")
-    row("  websocket payload, B/px", lambda f: f["payload"] / f["pixels"], "{:.3f}")
-    row("    of which binary buffers, B/px", lambda f: f["binary"] / f["pixels"], "{:.3f}")
-    row("    of which JSON text, kB", lambda f: f["text"] / 1000, "{:.1f}")
-    row(
-        "  websocket on the wire (ss), B/px",
-        lambda f: f["wire"] and f["wire"] / f["pixels"],
-        "{:.3f}",
-    )
-    row(
-        f"  zlib estimate (deflate L{args.compression_level}), B/px",
-        lambda f: f["estimate"] / f["pixels"],
-        "{:.3f}",
-    )
-    row(
-        "  other HTTP on the wire (see below), kB",
-        lambda f: f["http"] and f["http"] / 1000,
-        "{:.1f}",
-    )
-
-    seen = sorted({r for lab in labels for f in runs[lab]["changes"] for r in f["requests"]})
-    print(f"  (HTTP requests the browser made during the changes: {', '.join(seen) or 'none'})")
-    print()
-    print("first frame of the session (from navigation start; includes the cluster start and")
-    print("the workers' numba warm-up), ms:")
-    for lab in labels:
-        f = runs[lab]["first"]
-        print(
-            f"  {lab:26} websocket open {f['ws_open']:.0f}, job submitted {f['submit']:.0f}, "
-            f"first pixels {f['first_px']:.0f}, badge done {f['done']:.0f}, "
-            f"full frame {f['full']:.0f}"
-        )
-    print()
-    print("colormap change (display only):")
-    for lab in labels:
-        c = runs[lab]["colormap"]
-        jobs = c["states"]
-        verdict = "no job ran" if not jobs and c["badge"] == "done" else "A JOB RAN"
-        wire = (
-            f"{c['wire'] / 1000:.1f} kB on the wire (+{c['http'] / 1000:.1f} kB other HTTP)"
-            if c["wire"] is not None
-            else "wire not measured"
-        )
-        print(
-            f"  {lab:26} -> {c['colormap']}: first pixels {c['first_px']:.0f} ms, "
-            f"recoloured {c['full']:.0f} ms; {c['payload'] / 1000:.1f} kB payload "
-            f"({c['binary']} B binary), {wire}; job-state updates {jobs or 'none'}, "
-            f"badge {c['badge']!r}: {verdict}"
-        )
-    print()
-    for lab in labels:
-        r = runs[lab]
-        print(
-            f"{lab}: negotiated websocket extensions: {r['extensions'] or 'none'}; "
-            f"canvas probe {r['poll_ms']:.2f} ms per animation frame"
-        )
+def step(what: str) -> None:
+    print(f"... {what}", file=sys.stderr, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="2 changes, one server only")
-    parser.add_argument("--changes", type=int, default=5, help="measured changes per server")
-    parser.add_argument(
-        "--widget",
-        choices=("max_iter", "c_real"),
-        default="max_iter",
-        help="type +10 into 'Max iterations' (Enter), or press ArrowRight on 'c (real)'",
-    )
-    parser.add_argument("--compression-level", type=int, default=6)
-    parser.add_argument("--compression-mem-level", type=int, default=8)
-    parser.add_argument("--quiet-ms", type=float, default=500, help="canvas+socket quiet time")
-    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose app.py to serve")
+    parser.add_argument("--quick", action="store_true", help="fewer changes")
     args = parser.parse_args()
-    changes = 2 if args.quick else args.changes
+    n_light, n_heavy = (3, 2) if args.quick else (6, 3)
 
+    from distributed import Client
     from playwright.sync_api import sync_playwright
 
-    variants = {"plain": []}
-    if not args.quick:
-        variants[f"deflate L{args.compression_level}"] = [
-            "--websocket-compression-level", str(args.compression_level),
-            "--websocket-compression-mem-level", str(args.compression_mem_level),
-        ]  # fmt: skip
     load = os.getloadavg()
     began = time.monotonic()
-    runs = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
         )
         try:
-            import bokeh
-            import panel
-
-            print(
-                f"{os.cpu_count()} CPUs, load average {load[0]:.1f}; chromium "
-                f"{browser.version}, panel {panel.__version__}, bokeh {bokeh.__version__}; "
-                f"1024x1024 Julia frames; change: {WIDGETS[args.widget]}; "
-                f"{changes} changes per server after 1 warm-up"
-            )
-            for label, extra in variants.items():
-                server = Server(args.root, extra, label.split()[0])
+            print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f}; chromium {browser.version}")
+            step("cold start")
+            cold = cold_start(browser)
+            server = Server("app")
+            server.start()
+            try:
+                with Client(server.scheduler_address(), set_as_default=False) as client:
+                    tab = Tab(browser, server)
+                    try:
+                        step("light frames")
+                        tab.open(LIGHT)
+                        tab.settle(0.0)
+                        tab.type_max_iter()  # a warm-up change
+                        tab.settle(0.0)
+                        light = changes(tab, client, n_light, LIGHT)
+                        step("a drag")
+                        dragged = drag(tab)
+                        busy = Tab(browser, server)
+                        try:
+                            step("heavy frames")
+                            busy.open(HEAVY)
+                            busy.settle(0.0, timeout=180)
+                            heavy = changes(busy, client, n_heavy, HEAVY)
+                            step("pixels while a heavy frame computes")
+                            while_heavy = pixels_while_heavy(busy, tab)
+                        finally:
+                            busy.close()
+                    finally:
+                        tab.close()
+                    step("CPU per frame")
+                    # Views not computed before: each change a new frame, none from a cache.
+                    fresh = {"c_imag": 0.157}
+                    cpu_light = cpu_per_frame(browser, server, {**LIGHT, **fresh}, n_light)
+                    cpu_small = cpu_per_frame(browser, server, {**SMALL, **fresh}, n_light)
+                    step("the dashboard's cost")
+                    dash = dashboard_cost(browser, server)
+            finally:
+                server.stop()
+            step("light frames, the scheduler in the server's process")
+            inside = Server("thread", env={"FRACTAL_SCHEDULER": "thread"})
+            inside.start()
+            try:
+                tab = Tab(browser, inside)
                 try:
-                    server.start()
-                    runs[label] = measure_server(
-                        browser, server, args.widget, changes,
-                        args.compression_level if extra else None,
-                        args.compression_mem_level, args.quiet_ms,
-                    )  # fmt: skip
+                    tab.open(LIGHT)
+                    tab.settle(0.0)
+                    tab.type_max_iter()
+                    tab.settle(0.0)
+                    in_server = changes(tab, None, n_light, LIGHT)
                 finally:
-                    server.stop()
+                    tab.close()
+            finally:
+                inside.stop()
         finally:
             browser.close()
-    configs = [f["config"] for r in runs.values() for f in r["changes"]]
-    renders = render_times(configs, repeats=3)
-    report(runs, renders, args)
 
-    plain = runs["plain"]["changes"]
-    full = median([f["full"] for f in plain])
-    first = median([f["first_px"] for f in plain])
-    from_submit = median([f["full"] - f["submit"] for f in plain])
-    base = median([renders[config_key(f)] for f in plain])
-    ratio = median([f["full"] / renders[config_key(f)] for f in plain])
-    bpp = median([f["payload"] / f["pixels"] for f in plain])
-    deflated = next((r for lab, r in runs.items() if lab != "plain"), None)
-    cmap = runs["plain"]["colormap"]
-    zbpp = (
-        f"{median([f['wire'] / f['pixels'] for f in deflated['changes']]):.2f} B/px with "
-        f"permessage-deflate L{args.compression_level}"
-        if deflated and all(f["wire"] for f in deflated["changes"])
-        else f"~{median([f['estimate'] / f['pixels'] for f in plain]):.2f} B/px deflated "
-        "(zlib estimate)"
-    )
+    renders = render_ms([f["config"] for f in light + heavy])
+
+    def ratio(figs, key):
+        return [f[key] / renders[f["config"].key] if f[key] is not None else None for f in figs]
+
+    print()
+    print("ms; median [min-max]; 'change' is the key press (Enter) in the page")
+    print(f"{'':46}{'light 1024x1024':>24}{'heavy 1024x1024':>24}  target")
+    rows = [
+        ("change -> first new pixels", "first_px", "{:.0f}", "<= 150 light"),
+        ("change -> full frame", "full", "{:.0f}", "<= 400 light"),
+        ("engine job (badge 'done in')", "engine", "{:.0f}", ""),
+        ("last tile computed -> on screen", "tile_to_screen", "{:.0f}", "<= 150"),
+    ]
+    for name, key, fmt, target in rows:
+        print(f"{name:46}{spread([f[key] for f in light], fmt):>24}"
+              f"{spread([f[key] for f in heavy], fmt):>24}  {target}")  # fmt: skip
+    print(f"{'render(config) in-process':46}"
+          f"{spread([renders[f['config'].key] for f in light]):>24}"
+          f"{spread([renders[f['config'].key] for f in heavy]):>24}")  # fmt: skip
+    print(f"{'full frame / render()':46}{spread(ratio(light, 'full'), '{:.1f}x'):>24}"
+          f"{spread(ratio(heavy, 'full'), '{:.2f}x'):>24}  <= 1.3x heavy")  # fmt: skip
+    print(f"{'first new pixels while a heavy frame computes':46}{'':>24}"
+          f"{spread(while_heavy):>24}  <= 300")  # fmt: skip
     print()
     print(
-        f"Summary: in headless Chromium on {os.cpu_count()} cores, a 1024x1024 frame shows new "
-        f"pixels {first:.0f} ms and is complete {full:.0f} ms after a widget change "
-        f"(incl. the 250 ms debounce; {from_submit:.0f} ms from job submission), "
-        f"{ratio:.1f}x the in-process render() ({base:.0f} ms); "
-        f"{bpp:.2f} bytes/pixel over the websocket ({zbpp}); a colormap change sends "
-        f"{cmap['payload'] / 1000:.1f} kB and "
-        + ("runs no job." if not cmap["states"] and cmap["badge"] == "done" else "RAN A JOB.")
+        "the same light changes with the scheduler in the server's process (a LocalCluster): "
+        f"engine job {spread([f['engine'] for f in in_server])} ms, full frame "
+        f"{spread([f['full'] for f in in_server])} ms (its own process: "
+        f"{spread([f['engine'] for f in light])} and {spread([f['full'] for f in light])})"
     )
-    took = time.monotonic() - began
-    print(f"(load average {os.getloadavg()[0]:.1f} at the end; the run took {took:.0f} s)")
+    print(
+        f"2 s drag of c (real) (mouse moves at 60 Hz): {dragged['shown_per_s']:.1f} new "
+        f"images drawn a second, {dragged['previews_per_s']:.1f} previews received a "
+        "second (target >= 10)"
+    )
+    print(
+        f"cold start ('make serve', then open the page): server live after "
+        f"{cold['live'] / 1000:.1f} s; first pixels {cold['first_px']:.0f} ms and full first "
+        f"frame {cold['full']:.0f} ms after navigation (target <= 3000)"
+    )
+    print()
+    print("CPU seconds per frame (dashboard pages blocked, idle use taken out):")
+    for label, cpu in (("1024x1024", cpu_light), ("256x256", cpu_small)):
+        print(
+            f"  {label:10} browser {cpu['browser']:.2f} (target <= 0.3 at 1024x1024), "
+            f"server {cpu['server']:.2f}, scheduler {cpu['scheduler']:.2f}, "
+            f"workers {cpu['workers']:.2f}; a frame every {cpu['wall']:.2f} s"
+        )
+    idle = cpu_light["idle"]
+    print(
+        f"  idle, per second: server {idle['server']:.3f}, scheduler {idle['scheduler']:.3f}, "
+        f"workers {idle['workers']:.3f}, browser {idle['browser']:.3f}"
+    )
+    print(
+        "CPU seconds a second while heavy frames compute, with the dashboard card open "
+        f"(its three pages) / closed (the default): browser {dash[True]['browser']:.2f} / "
+        f"{dash[False]['browser']:.2f}, scheduler {dash[True]['scheduler']:.2f} / "
+        f"{dash[False]['scheduler']:.2f}, workers {dash[True]['workers']:.2f} / "
+        f"{dash[False]['workers']:.2f}"
+    )
+    print(
+        f"(load average {os.getloadavg()[0]:.1f} at the end; the run took "
+        f"{time.monotonic() - began:.0f} s)"
+    )
 
 
 if __name__ == "__main__":
