@@ -9,7 +9,12 @@ import panel as pn
 
 from components import FractalExplorer, prestart
 
-hv.extension("bokeh")
+TITLE = "Fractal explorer: Panel on Dask"
+
+# This script runs once per session. HoloViews' extension re-applies every plotting
+# option each time it is called (about 0.2 s of server time per page); once is enough.
+if "bokeh" not in hv.Store.renderers:
+    hv.extension("bokeh")
 pn.extension(notifications=True)
 
 # The cluster and the kernels start with the server (``panel serve --warm`` runs this
@@ -18,13 +23,21 @@ prestart()
 
 explorer = FractalExplorer(sync_url=True)
 
-pn.template.FastListTemplate(
-    title="Fractal explorer: Panel on Dask",
-    sidebar=[explorer.controls],
-    main=[pn.Row(explorer.image, explorer.dashboard), explorer.history],
-    sidebar_width=340,
-    accent="#0d6efd",
-    # The header's spinner re-lays out the whole page each time the server is busy,
-    # which during a drag is all the time; the job badge says what is going on.
-    busy_indicator=None,
-).servable()
+# A plain page rather than one of Panel's templates: measured, a template (FastList,
+# Bootstrap, Material or Vanilla alike) cost about a second of server CPU and most of a
+# second of browser CPU per page load, which four users opening pages at once on a
+# small machine pay in the time to their frames (bench/load.py).
+header = pn.pane.HTML(
+    f"<span>{TITLE}</span>",
+    sizing_mode="stretch_width",
+    height=52,
+    margin=0,
+    styles={
+        "background": "#0d6efd",
+        "color": "white",
+        "font-size": "1.4em",
+        "padding": "12px 20px",
+        "box-sizing": "border-box",
+    },
+)
+pn.Column(header, explorer, sizing_mode="stretch_width", margin=0).servable(title=TITLE)
