@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import os
 
+import dask
 import numpy as np
 import psutil
 import pytest
 from support import free_port
 
 from compute import ClusterConnection, FractalConfig, JobManager, render
-from compute.cluster import local_cluster
+from compute.cluster import EMBEDDED_CONFIG, local_cluster
 from compute.diagnostics import ExecutionCounter, executed_tasks
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
@@ -58,6 +59,11 @@ async def test_the_local_scheduler_runs_in_its_own_process_and_goes_with_the_clu
         assert psutil.Process(scheduler).ppid() == os.getpid()
         (worker,) = (await client.run(os.getpid)).values()
         assert worker not in (scheduler, os.getpid())
+        # The workers got the embedded cluster's slower bookkeeping; this process's own
+        # config is Dask's again once the cluster is up.
+        setting = "distributed.worker.profile.interval"
+        (interval,) = (await client.run(dask.config.get, setting)).values()
+        assert interval == EMBEDDED_CONFIG[setting] != dask.config.get(setting)
     finally:
         await connection.close()
     await eventually(lambda: not psutil.pid_exists(scheduler), "the scheduler to exit")
