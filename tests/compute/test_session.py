@@ -182,6 +182,21 @@ async def test_the_tiling_follows_the_cost_the_preview_predicts(client, sessions
     assert session.cancel() is True
 
 
+async def test_tiles_finished_between_drawings_are_drawn_together(client, sessions, eventually):
+    session, painter = sessions(draw_interval=10)
+    config = heavy(67).copy(max_iter=1000)  # 16 tiles, a second or two in all
+    began = asyncio.get_running_loop().time()
+    session.request(config)
+    await eventually(lambda: finished(session, config), "the frame", limit=120)
+    took = asyncio.get_running_loop().time() - began
+    drawings = [tiles for kind, key, tiles in painter.calls if kind == "tiles"]
+    assert session.job.tiles_total == 16
+    assert sum(len(tiles) for tiles in drawings) == 16
+    if took < session.draw_interval:
+        # The first batch at once; the rest when the frame ended, not ten seconds later.
+        assert len(drawings) == 2, [len(tiles) for tiles in drawings]
+
+
 async def test_cancel_stops_the_frame_and_says_the_image_is_incomplete(
     client, sessions, eventually
 ):
