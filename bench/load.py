@@ -44,10 +44,12 @@ def drawn(tab: Tab, *, badge: bool, quiet_ms: float = 1000, timeout: float = 300
                px: P.px.length ? P.px[P.px.length - 1][0] : null,
                done: P.states.some((s) => s[1] === "done" || s[1] === "cached")}; }"""
         )
-        if s["px"] is not None and (s["done"] or not badge) and s["now"] - s["px"] >= quiet_ms:
+        # A frame finished before the page was built arrives done: no badge change to see.
+        done = not badge or s["done"] or tab.badge() in ("done", "cached")
+        if s["px"] is not None and done and s["now"] - s["px"] >= quiet_ms:
             return s["px"]
         if time.monotonic() - start > timeout:
-            raise BenchError(f"a session never finished drawing: {s}")
+            raise BenchError(f"a session never finished drawing: {s}, badge {tab.badge()}")
         tab.page.wait_for_timeout(50)
 
 
