@@ -44,12 +44,18 @@ def drag(page, handle, steps: int, dx: float, watch=None) -> None:
     page.mouse.up()
 
 
+def open_light(page, app) -> Wire:
+    """Open the light view and wait for its frame; the wire is watched from the start."""
+    wire = Wire(page)
+    page.goto(link(app, **view_of(LIGHT)))
+    wait_state(page, "done", "cached")
+    return wire
+
+
 def test_a_dragged_slider_shows_previews_and_renders_the_value_it_stops_at(
     page, external_app, counter
 ):
-    wire = Wire(page)
-    page.goto(link(external_app, **view_of(LIGHT)))
-    wait_state(page, "done", "cached")
+    wire = open_light(page, external_app)
     counter.reset()
     entries = page.evaluate("history.length")
     start = wire.mark()
@@ -85,9 +91,7 @@ def test_a_dragged_slider_shows_previews_and_renders_the_value_it_stops_at(
 
 
 def test_a_key_press_on_a_focused_slider_previews_then_renders_its_frame(page, external_app):
-    wire = Wire(page)
-    page.goto(link(external_app, **view_of(LIGHT)))
-    wait_state(page, "done", "cached")
+    wire = open_light(page, external_app)
     handle = slider_handle(page, "c (real)")
     handle.focus()
     start = wire.mark()
@@ -105,9 +109,7 @@ def test_a_key_press_on_a_focused_slider_previews_then_renders_its_frame(page, e
 def test_panning_the_plot_previews_while_it_moves_and_renders_where_it_stops(
     page, external_app, counter
 ):
-    wire = Wire(page)
-    page.goto(link(external_app, **view_of(LIGHT)))
-    wait_state(page, "done", "cached")
+    wire = open_light(page, external_app)
     counter.reset()
     entries = page.evaluate("history.length")
     start = wire.mark()
