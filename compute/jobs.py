@@ -24,6 +24,7 @@ Everything here runs on the event loop of the asynchronous Dask client: call
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
+import dask
 import numpy as np
 import param
 from distributed.client import FutureCancelledError
@@ -132,8 +134,8 @@ class Job(param.Parameterized):
         self._attempt = 0
         self._grid = grid
         self._persist = True
-        #: Start tag of each tile in the registry's virtual clock (see JobRegistry).
-        self._tags: dict[tuple[int, int], float] = {}
+        #: Start and finish tag of each tile in the registry's virtual clock (JobRegistry).
+        self._tags: dict[tuple[int, int], tuple[float, float]] = {}
 
     @classmethod
     def _from_cache(cls, config: FractalConfig, frame: np.ndarray) -> Job:
@@ -319,8 +321,10 @@ class Job(param.Parameterized):
         self.param.update(**updates)
         self._notify()
 
-    def _start(self, client, attempt: int, tags: list[float], store: FrameStore | None) -> None:
-        # ``tags``: each tile's start tag, in the order of ``tile_tasks``.
+    def _start(
+        self, client, attempt: int, tags: list[tuple[float, float]], store: FrameStore | None
+    ) -> None:
+        # ``tags``: each tile's start and finish tag, in the order of ``tile_tasks``.
         self._attempt = attempt
         self._driver = asyncio.ensure_future(self._drive(client, attempt, tags, store))
 
@@ -341,29 +345,44 @@ class Job(param.Parameterized):
         self._finish("cached")
         return True
 
-    def _submit_tiles(self, client, attempt: int, tags: list[float]) -> None:
+    def _submit_tiles(self, client, attempt: int, tags: list[tuple[float, float]]) -> None:
         tasks: list[TileTask] = tile_tasks(
             self.config, job_key=self.key, attempt=attempt, grid=self._grid
         )
         rows, cols = self.grid
-        for task, tag in zip(tasks, tags, strict=True):
+        tiles = []
+        for task, (tag, finish) in zip(tasks, tags, strict=True):
             tile = task.tile
-            self._tags[tile.row, tile.col] = tag
-            self._futures[tile] = client.submit(
-                compute_tile,
-                task,
-                # The attempt makes the keys of a frame asked for again right after it was
-                # cancelled new ones: reusing keys the scheduler is still releasing left
-                # futures that never resolved (seen with one busy worker). The grid is in
-                # the key because tile (row, col) means another rectangle on another grid.
-                key=(f"fractal-tile-{self.key}", f"{rows}x{cols}", tile.row, tile.col, attempt),
-                # Dask runs higher priorities first: lower start tags first.
-                priority=-tag,
-                retries=0,
-            )
+            self._tags[tile.row, tile.col] = (tag, finish)
+            # Dask runs higher priorities first: lower start tags first.
+            with dask.annotate(priority=-tag, retries=0):
+                tiles.append(
+                    dask.delayed(compute_tile)(
+                        task,
+                        # The attempt makes the keys of a frame asked for again right after
+                        # it was cancelled new ones: reusing keys the scheduler is still
+                        # releasing left futures that never resolved (seen with one busy
+                        # worker). The grid is in the key because tile (row, col) means
+                        # another rectangle on another grid.
+                        dask_key_name=(
+                            f"fractal-tile-{self.key}",
+                            f"{rows}x{cols}",
+                            tile.row,
+                            tile.col,
+                            attempt,
+                        ),
+                    )
+                )
+        # One graph for all tiles, not a submit each: the scheduler then sees the whole
+        # group at once and queues all of it by priority (root-ish tasks), where tiles
+        # submitted one by one had their first two sent straight to a worker, ahead of
+        # tiles of other jobs with lower tags waiting in the scheduler's queue.
+        futures = client.compute(tiles, optimize_graph=False)
+        for task, future in zip(tasks, futures, strict=True):
+            self._futures[task.tile] = future
 
     async def _drive(
-        self, client, attempt: int, tags: list[float], store: FrameStore | None
+        self, client, attempt: int, tags: list[tuple[float, float]], store: FrameStore | None
     ) -> None:
         if store is not None and await self._load(store):
             return
@@ -445,9 +464,12 @@ class JobRegistry:
 
     Tiles are ordered by start-time fair queuing: a job's tiles get consecutive start
     tags beginning at the registry's virtual time (the tag of the latest tile a worker
-    started), each tag one tile's estimated cost after the previous one, and Dask runs
-    the lowest tag first. Two consumers that both have work queued take turns, tile by
-    tile, weighted by cost, whoever submitted last; a preview goes before any tile.
+    started), or at its owner's finish tag (the end of the owner's latest started tile)
+    where that is later, each tag one tile's estimated cost after the previous one, and
+    Dask runs the lowest tag first. Two consumers that both have work queued take turns,
+    tile by tile, weighted by cost, whoever submitted last, and one that replaces its job
+    with a new one faster than tiles finish cannot restart its turn each time; a preview
+    goes before any tile.
     Tags are in seconds, anchored to the wall clock whenever nothing waits, so that the
     registries of several server processes on one scheduler order their work comparably
     (approximately: each process sees only its own tiles start).
@@ -470,6 +492,10 @@ class JobRegistry:
 
     #: How far ahead of every tile a preview's tag is placed, in seconds.
     PREVIEW_LEAD = 3600.0
+    #: Seconds a new job's tags lie after the tags it would tie with.
+    TIE = 1e-6
+    #: Recent jobs whose tiles' starts are still charged to their owners.
+    CHARGES_KEPT = 256
 
     def __init__(self, client, cache: FrameCache | None = None, store: FrameStore | None = None):
         if client in self._by_client:
@@ -484,6 +510,10 @@ class JobRegistry:
         self._writes: set[asyncio.Future] = set()
         self._attempts = itertools.count(1)
         self._virtual = 0.0
+        #: Each owner's finish tag: where its next job's tiles start, at the earliest.
+        self._finish: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        #: (job key, attempt) -> (tile tags, owners) of recent cluster jobs, ended or not.
+        self._charges: collections.OrderedDict = collections.OrderedDict()
         self._local: ThreadPoolExecutor | None = None
         client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
 
@@ -497,33 +527,64 @@ class JobRegistry:
 
     def _on_tile_started(self, event) -> None:
         _, msg = event
+        # A tile of a job superseded a moment ago may still start (the worker had it in
+        # hand): it costs its owners their turn all the same.
+        charge = self._charges.get((msg.get("job"), msg.get("attempt")))
+        if charge is not None:
+            tags, payers = charge
+            span = tags.get((msg["row"], msg["col"]))
+            if span is not None:
+                start, finish = span
+                self._virtual = max(self._virtual, start)
+                for owner in payers:
+                    self._finish[owner] = max(self._finish.get(owner, finish), finish)
         job = self.jobs.get(msg.get("job"))
         # A cancelled earlier attempt at the same frame may still report its last tile.
         if job is not None and job._attempt == msg.get("attempt", job._attempt):
-            tag = job._tags.get((msg["row"], msg["col"]))
-            if tag is not None:
-                self._virtual = max(self._virtual, tag)
             job._tile_started(msg["row"], msg["col"])
 
-    def tags(self, config: FractalConfig, grid, iterations: float | None, *, preview: bool):
-        """Start tags for the tiles of ``config`` on ``grid``, in ``tile_tasks`` order."""
+    def tags(
+        self,
+        config: FractalConfig,
+        grid,
+        iterations: float | None,
+        *,
+        preview: bool,
+        owner=None,
+    ) -> list[float]:
+        """Start tags for the tiles of ``config`` on ``grid``, in ``tile_tasks`` order.
+
+        ``owner``: who asks; its job starts no earlier than its finish tag.
+        """
+        return [start for start, _ in self._spans(config, grid, iterations, preview, owner)]
+
+    def _spans(self, config, grid, iterations, preview, owner) -> list[tuple[float, float]]:
+        """Start and finish tags of each tile, in ``tile_tasks`` order."""
         tiles = split(config.width, config.height, grid)
         # While tiles wait, the clock is the tag of the tile started last (so a newcomer
         # takes turns with the waiting ones, however late they run against estimates);
-        # with nothing waiting it catches up with the wall clock.
+        # with nothing waiting it catches up with the wall clock, and owners' finish tags
+        # are forgotten (else estimates that run long would pile up into a debt).
         if not any(job._tags and not job.done for job in self.jobs.values()):
             self._virtual = max(self._virtual, time.time())
+            self._finish.clear()
         now = self._virtual
+        if owner is not None:
+            now = max(now, self._finish.get(owner, now))
+        # Equal tags are common (a tile's finish is the next one's start); a newer job
+        # must lose such ties, which Dask (seen: scheduler and worker) breaks its way.
+        now += self.TIE
         if preview:
             now -= self.PREVIEW_LEAD
         pixels = config.width * config.height
         if iterations is None:  # unknown: assume the worst, every pixel to max_iter
             iterations = float(pixels) * config.max_iter
-        tags, tag = [], now
+        spans, tag = [], now
         for tile in tiles:
-            tags.append(tag)
-            tag += seconds(iterations * tile.size / pixels, tile.size)
-        return tags
+            finish = tag + seconds(iterations * tile.size / pixels, tile.size)
+            spans.append((tag, finish))
+            tag = finish
+        return spans
 
     def acquire(
         self,
@@ -562,9 +623,15 @@ class JobRegistry:
                 job = Job(config, grid=grid)
                 job._on_final = self._on_final
                 self.jobs[key] = job
-                tags = self.tags(config, grid, iterations, preview=preview)
-                job._start(self.client, next(self._attempts), tags, self.store)
+                spans = self._spans(config, grid, iterations, preview, owner)
+                job._start(self.client, next(self._attempts), spans, self.store)
+                self._charges[key, job._attempt] = (job._tags, weakref.WeakSet())
+                while len(self._charges) > self.CHARGES_KEPT:
+                    self._charges.popitem(last=False)
         job._owners.add(owner)
+        charge = self._charges.get((key, job._attempt))
+        if charge is not None:
+            charge[1].add(owner)
         return job
 
     def release(self, job: Job, owner) -> bool:

@@ -26,8 +26,18 @@ def longest_run(order: list[str], who: str, until: int) -> int:
     )
 
 
+@pytest.mark.parametrize(
+    "pace",
+    [
+        # The next frame once a tile of the newest has run.
+        "tiles_done",
+        # The next frame as soon as a tile of the newest starts: the consumer's new frames
+        # arrive faster than the worker finishes tiles, each the newest job.
+        "tiles_started",
+    ],
+)
 async def test_a_consumer_that_keeps_submitting_takes_turns_with_another(
-    external_cluster, eventually
+    external_cluster, eventually, pace
 ):
     async with Client(external_cluster.address, asynchronous=True) as client:
         await client.register_plugin(KernelWarmup())
@@ -42,7 +52,9 @@ async def test_a_consumer_that_keeps_submitting_takes_turns_with_another(
         for n in range(4):
             newest = dragging.submit(heavy(51 + n))
             keys.add(newest.key)
-            await eventually(lambda j=newest: j.tiles_done >= 1, "the dragged frame to run")
+            await eventually(
+                lambda j=newest: getattr(j, pace) >= 1, f"the dragged frame's {pace}"
+            )
         assert await job.wait() == "done"
         dragging.cancel()
 
