@@ -52,9 +52,7 @@ async def test_a_consumer_that_keeps_submitting_takes_turns_with_another(
         for n in range(4):
             newest = dragging.submit(heavy(51 + n))
             keys.add(newest.key)
-            await eventually(
-                lambda j=newest: getattr(j, pace) >= 1, f"the dragged frame's {pace}"
-            )
+            await eventually(lambda j=newest: getattr(j, pace) >= 1, f"the dragged frame's {pace}")
         assert await job.wait() == "done"
         dragging.cancel()
 
