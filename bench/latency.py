@@ -133,6 +133,30 @@ STATUS_JS = """([since, minImage]) => {
   };
 }"""
 
+# The settle loop runs in the page: polling it over the DevTools protocol every few
+# milliseconds cost the browser as much CPU as a part of what is measured.
+SETTLE_JS = """async ([since, minImage, quietMs, timeoutMs]) => {
+  const P = window.__lat;
+  const start = performance.now();
+  const last = (xs) => { const x = xs[xs.length - 1]; return x && x[0] > since ? x[0] : since; };
+  const badge = () => document.querySelector(".job-state")?.getAttribute("data-state");
+  for (;;) {
+    const now = performance.now();
+    const states = P.states.filter((x) => x[0] > since).map((x) => x[1]);
+    if (states.includes("failed")) return {failed: true};
+    const images = P.ws.filter((m) => m[0] > since && m[1] === 1 && m[2] >= minImage).length;
+    const quiet = now - Math.max(last(P.ws), last(P.px));
+    const done = states.some((x) => x === "done" || x === "cached");
+    // A badge that says what it said before sends nothing (two cached frames in a row):
+    // then the badge itself is read.
+    if (images >= 1 && quiet >= quietMs && (done || ["done", "cached"].includes(badge()))) {
+      return {now, images, states};
+    }
+    if (now - start > timeoutMs) return {timedOut: true, images, states, quiet};
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}"""
+
 TIMELINE_JS = """(since) => {
   const P = window.__lat;
   const after = (xs) => xs.filter((x) => x[0] > since);
@@ -284,26 +308,13 @@ class Tab:
     def settle(self, since: float, *, quiet_ms: float = 500, timeout: float = 120) -> dict:
         """Until the badge says done (or cached), an image arrived, and neither canvas
         nor websocket changed for ``quiet_ms``."""
-        start = time.monotonic()
-        while True:
-            s = self.page.evaluate(STATUS_JS, [since, IMAGE_BUFFER])
-            bad = [x for x in s["states"] if x in ("failed",)]
-            if bad:
-                raise BenchError(f"the job failed:\n{self.server.last_error()}")
-            done = any(x in ("done", "cached") for x in s["states"])
-            quiet = s["now"] - max(s["lastWs"], s["lastPx"])
-            # A badge that says what it said before sends nothing (two cached frames in a
-            # row): then the badge itself is read.
-            if (
-                s["images"] >= 1
-                and quiet >= quiet_ms
-                and (done or self.badge() in ("done", "cached"))
-            ):
-                return s
-            if time.monotonic() - start > timeout:
-                raise BenchError(f"no full frame after {timeout:.0f} s: {s}\n"
-                                 f"{self.server.last_error()}")  # fmt: skip
-            self.page.wait_for_timeout(25)
+        s = self.page.evaluate(SETTLE_JS, [since, IMAGE_BUFFER, quiet_ms, timeout * 1000])
+        if s.get("failed"):
+            raise BenchError(f"the job failed:\n{self.server.last_error()}")
+        if s.get("timedOut"):
+            raise BenchError(f"no full frame after {timeout:.0f} s: {s}\n"
+                             f"{self.server.last_error()}")  # fmt: skip
+        return s
 
     def badge(self) -> str | None:
         return self.page.locator(".job-state").first.get_attribute("data-state")

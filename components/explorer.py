@@ -10,6 +10,7 @@ import weakref
 
 import panel as pn
 import param
+from panel.io.document import hold
 from tornado.ioloop import IOLoop
 
 from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
@@ -189,6 +190,11 @@ class FractalExplorer(pn.viewable.Viewer):
                 normalization=self.config.normalization,
             )
         self._watchdog_cb = None
+        # The served document, if any: what the session writes to the page goes there in
+        # one next-tick callback per tick (see _later).
+        doc = pn.state.curdoc
+        self._doc = doc if doc is not None and doc.session_context is not None else None
+        self._pending: dict = {}
         self._wire()
 
         self._download = pn.widgets.FileDownload(
@@ -234,9 +240,16 @@ class FractalExplorer(pn.viewable.Viewer):
         self.history.param.watch(self._restore, "selected")
         self.param.watch(lambda e: setattr(session, "debounce", e.new), "debounce")
         self.param.watch(lambda e: setattr(session, "preview_edge", e.new), "preview_edge")
-        session.param.watch(self._session_changed, ["job", "state"])
-        session.param.watch(self._stale_changed, ["stale", "stale_reason", "provisional"])
-        session.param.watch(lambda e: e.new and self.history.add(e.new), "ended")
+        session.param.watch(
+            lambda *_: self._later("status", self._session_changed), ["job", "state"]
+        )
+        session.param.watch(
+            lambda *_: self._later("banner", self._stale_changed),
+            ["stale", "stale_reason", "provisional"],
+        )
+        session.param.watch(
+            lambda e: e.new and self._later(id(e.new), lambda: self.history.add(e.new)), "ended"
+        )
         session.param.watch(self._cluster_unreachable, "cluster_error")
         session.param.watch(self._first_frame, "complete")
 
@@ -395,6 +408,33 @@ class FractalExplorer(pn.viewable.Viewer):
         self.history.selected = None  # so that clicking the same row again restores again
 
     # -- watchers: the session out, to what is drawn -------------------------------------------
+    def _later(self, key, write) -> None:
+        """Run ``write`` on the document's next tick, with every other write of this tick.
+
+        A light frame's life (previewing, queued, running, done, the banner, the history
+        row) takes a few milliseconds; written as it happens, each change was a websocket
+        message of its own, and each message a pass of the browser's layout and painting.
+        Writes under one key replace each other (they draw the current state); all of
+        them go in one message. Without a served document (a notebook), at once.
+        """
+        doc = self._doc
+        if doc is None or doc.session_context is None:
+            write()
+            return
+        first = not self._pending
+        self._pending[key] = write
+        if first:
+            try:
+                doc.add_next_tick_callback(self._flush)
+            except Exception:  # a destroyed session's document: nobody is looking
+                self._pending = {}
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        with hold(self._doc, policy="collect"):
+            for write in pending.values():
+                write()
+
     def _session_changed(self, *_events) -> None:
         session = self.session
         self.status.param.update(job=session.job, phase=session.state)

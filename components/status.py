@@ -33,7 +33,8 @@ class JobStatus(pn.viewable.Viewer):
     differently. Progress is drawn at most every :attr:`interval` seconds: a frame of
     16 tiles reports 32 events, and each drawing costs the browser a repaint. A change
     of state is drawn on the event loop's next turn, once for all that changed in this
-    one.
+    one; a job that starts waits :attr:`settle` seconds first (a light frame is queued
+    for a millisecond, then running: one drawing, not two).
     """
 
     job = param.ClassSelector(class_=Job, allow_None=True, doc="The job shown.")
@@ -43,6 +44,12 @@ class JobStatus(pn.viewable.Viewer):
     )
     interval = param.Number(
         default=0.1, bounds=(0, 5), doc="Seconds between two drawings of progress."
+    )
+    settle = param.Number(
+        default=0.03,
+        bounds=(0, 1),
+        doc="Seconds a job's queued or running state waits to be drawn, so that a state "
+        "that lasts less is drawn over by the next one. Ends are drawn at once.",
     )
     cancel = param.Event(doc="Pressed: stop wanting the current job.")
 
@@ -64,7 +71,7 @@ class JobStatus(pn.viewable.Viewer):
 
     @param.depends("job", "phase", "job.state", watch=True)
     def _changed(self) -> None:
-        self._schedule(0.0)
+        self._schedule(self.settle if self.state in ("queued", "running") else 0.0)
 
     @param.depends("job.tiles_done", "job.tiles_started", watch=True)
     def _progressed(self) -> None:
