@@ -69,6 +69,11 @@ class JobStatus(pn.viewable.Viewer):
             return self.phase
         return "idle" if job is None else job.state
 
+    @property
+    def pending(self) -> bool:
+        """Whether a drawing is scheduled (what is drawn is about to change)."""
+        return self._timer is not None
+
     @param.depends("job", "phase", "job.state", watch=True)
     def _changed(self) -> None:
         self._schedule(self.settle if self.state in ("queued", "running") else 0.0)

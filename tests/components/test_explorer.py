@@ -90,6 +90,8 @@ def arrays(explorer: FractalExplorer) -> list:
 async def badge(explorer: FractalExplorer) -> str:
     """The state the status bar shows, once its pending drawing has run."""
     await asyncio.sleep(0)
+    if explorer.status.pending:  # a change of state is drawn within JobStatus.settle
+        await asyncio.sleep(explorer.status.settle)
     await asyncio.sleep(0)
     return explorer.status.bar.value["state"]
 
