@@ -240,9 +240,8 @@ class FractalExplorer(pn.viewable.Viewer):
         self.history.param.watch(self._restore, "selected")
         self.param.watch(lambda e: setattr(session, "debounce", e.new), "debounce")
         self.param.watch(lambda e: setattr(session, "preview_edge", e.new), "preview_edge")
-        session.param.watch(
-            lambda *_: self._later("status", self._session_changed), ["job", "state"]
-        )
+        # (The status bar coalesces its own drawings: see JobStatus.)
+        session.param.watch(self._session_changed, ["job", "state"])
         session.param.watch(
             lambda *_: self._later("banner", self._stale_changed),
             ["stale", "stale_reason", "provisional"],
@@ -411,23 +410,21 @@ class FractalExplorer(pn.viewable.Viewer):
     def _later(self, key, write) -> None:
         """Run ``write`` on the document's next tick, with every other write of this tick.
 
-        A light frame's life (previewing, queued, running, done, the banner, the history
-        row) takes a few milliseconds; written as it happens, each change was a websocket
-        message of its own, and each message a pass of the browser's layout and painting.
+        A light frame's life (the banner's changes, the history row) takes a few
+        milliseconds; written as it happens, each change was a websocket message of its
+        own, and each message a pass of the browser's layout and painting.
         Writes under one key replace each other (they draw the current state); all of
         them go in one message. Without a served document (a notebook), at once.
         """
         doc = self._doc
+        # Bokeh clears a destroyed document's session context.
         if doc is None or doc.session_context is None:
             write()
             return
         first = not self._pending
         self._pending[key] = write
         if first:
-            try:
-                doc.add_next_tick_callback(self._flush)
-            except Exception:  # a destroyed session's document: nobody is looking
-                self._pending = {}
+            doc.add_next_tick_callback(self._flush)
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, {}

@@ -527,9 +527,15 @@ class JobRegistry:
 
     def _on_tile_started(self, event) -> None:
         _, msg = event
+        job = self.jobs.get(msg.get("job"))
+        # A cancelled earlier attempt at the same frame may still report its last tile.
+        live = job is not None and job._attempt == msg.get("attempt", job._attempt)
         # A tile of a job superseded a moment ago may still start (the worker had it in
-        # hand): it costs its owners their turn all the same.
+        # hand): it costs its owners their turn all the same. (A job still in flight is
+        # charged from itself, should its entry have been evicted.)
         charge = self._charges.get((msg.get("job"), msg.get("attempt")))
+        if charge is None and live:
+            charge = (job._tags, job._owners)
         if charge is not None:
             tags, payers = charge
             span = tags.get((msg["row"], msg["col"]))
@@ -538,9 +544,7 @@ class JobRegistry:
                 self._virtual = max(self._virtual, start)
                 for owner in payers:
                     self._finish[owner] = max(self._finish.get(owner, finish), finish)
-        job = self.jobs.get(msg.get("job"))
-        # A cancelled earlier attempt at the same frame may still report its last tile.
-        if job is not None and job._attempt == msg.get("attempt", job._attempt):
+        if live:
             job._tile_started(msg["row"], msg["col"])
 
     def tags(
