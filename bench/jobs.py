@@ -108,7 +108,7 @@ async def burst(client, changes: int, interval: float, debounce, base: int) -> d
 
 
 def tally(ran, final, submitted) -> dict:
-    tiles_per_frame = final.tiles_total
+    tiles_per_frame = final.parts_total
     final_seconds = sum(s for k, s in ran if final.key in k)
     total_seconds = sum(s for _, s in ran)
     return {
@@ -152,7 +152,7 @@ async def overhead(client, label: str) -> None:
         renders.append((time.perf_counter() - start) * 1000)
     print(
         f"  {label}: default 1024x1024 frame as a Dask job {default:.0f} ms in 16 tiles, "
-        f"{tiled:.0f} ms in the {grid.tiles_total} tiles its cost calls for; in-process "
+        f"{tiled:.0f} ms in the {grid.parts_total} tiles its cost calls for; in-process "
         f"render() {statistics.median(renders):.0f} ms. 128 px preview: a Dask round trip "
         f"{remote:.1f} ms, in this process (a thread) {local:.1f} ms"
     )

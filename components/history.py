@@ -7,16 +7,11 @@ import datetime as dt
 import panel as pn
 import param
 
+from compute import JobRecord
+
 from .indicators import RecordTable
 
-_COLUMNS = ["time", "view", "state", "ms", "tiles", "cache hit"]
-#: What a row needs from a record (see :meth:`compute.Job.record`).
-_FIELDS = frozenset(
-    [
-        *("summary", "config", "state", "cached"),
-        *("submitted_at", "duration", "tiles_done", "tiles_total"),
-    ]
-)
+_COLUMNS = ["time", "view", "state", "ms", "parts", "cache hit"]
 
 
 def _when(stamp: float) -> str:
@@ -26,14 +21,16 @@ def _when(stamp: float) -> str:
 
 
 class JobHistory(pn.viewable.Viewer):
-    """A table of job records (see :meth:`compute.Job.record`), newest at the bottom.
+    """A table of job records (:class:`compute.JobRecord`), newest at the bottom.
 
     A new record travels to the browser as one row (the table scrolls to it) rather
     than as a new table of up to :attr:`limit` rows for every frame.
     """
 
-    records = param.List(default=[], item_type=dict, doc="Job records, oldest first.")
-    selected = param.Dict(default=None, allow_None=True, doc="The record of the row last clicked.")
+    records = param.List(default=[], item_type=JobRecord, doc="Job records, oldest first.")
+    selected = param.ClassSelector(
+        class_=JobRecord, default=None, allow_None=True, doc="The record of the row last clicked."
+    )
     limit = param.Integer(default=200, bounds=(1, None), doc="Rows kept.")
 
     def __init__(self, **params):
@@ -48,19 +45,7 @@ class JobHistory(pn.viewable.Viewer):
         )
         self._table.param.watch(self._clicked, "clicked")
 
-    @staticmethod
-    def readable(records: list) -> list[dict]:
-        """The records that have what a row shows (a store may hold older or foreign ones)."""
-        return [
-            r
-            for r in records
-            if isinstance(r, dict)
-            and r.keys() >= _FIELDS
-            and isinstance(r["config"], dict)
-            and isinstance(r["submitted_at"], int | float)
-        ]
-
-    def add(self, record: dict) -> None:
+    def add(self, record: JobRecord) -> None:
         """Append a record (dropping the oldest beyond :attr:`limit`)."""
         with param.parameterized.discard_events(self):  # one row sent below, not a table
             self.records = [*self.records, record][-self.limit :]
@@ -72,15 +57,15 @@ class JobHistory(pn.viewable.Viewer):
         self._table.rows = self._rows(self.records)
 
     @staticmethod
-    def _rows(records: list[dict]) -> list[list[str]]:
+    def _rows(records: list[JobRecord]) -> list[list[str]]:
         return [
             [
-                _when(r["submitted_at"]),
-                r["summary"],
-                r["state"],
-                "" if r["duration"] is None else str(round(r["duration"] * 1000)),
-                f"{r['tiles_done']}/{r['tiles_total']}",
-                "yes" if r["cached"] else "",
+                _when(r.submitted_at),
+                r.summary if r.kind == "frame" else f"{r.kind}: {r.summary}",
+                r.state,
+                "" if r.duration is None else str(round(r.duration * 1000)),
+                f"{r.parts_done}/{r.parts_total}",
+                "yes" if r.cached else "",
             ]
             for r in records
         ]

@@ -78,7 +78,7 @@ class JobStatus(pn.viewable.Viewer):
     def _changed(self) -> None:
         self._schedule(self.settle if self.state in ("queued", "running") else 0.0)
 
-    @param.depends("job.tiles_done", "job.tiles_started", watch=True)
+    @param.depends("job.parts_done", "job.parts_started", watch=True)
     def _progressed(self) -> None:
         self._schedule(self.interval)
 
@@ -109,7 +109,7 @@ class JobStatus(pn.viewable.Viewer):
             text, done, total = "No job yet.", 0, 1
         else:
             text = "cancelled by you" if state == "cancelled" else job.describe()
-            done, total = job.tiles_done, max(job.tiles_total, 1)
+            done, total = job.parts_done, max(job.parts_total, 1)
         self.bar.value = {
             "state": state,
             "label": _LABELS.get(state, state),

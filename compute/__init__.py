@@ -13,7 +13,19 @@ from .colour import (
 )
 from .config import PIXEL_BUDGET, FractalConfig
 from .debounce import Debouncer
-from .jobs import Job, JobCancelled, JobError, JobFailed, JobManager, JobRegistry, TileResult
+from .jobs import (
+    FrameJob,
+    Job,
+    JobCancelled,
+    JobError,
+    JobFailed,
+    JobManager,
+    JobRegistry,
+    Part,
+    TileResult,
+    call_key,
+)
+from .records import JobRecord
 from .store import FrameCache, FrameStore
 from .tiles import Tile, render, split
 
@@ -25,16 +37,20 @@ __all__ = [
     "Debouncer",
     "FractalConfig",
     "FrameCache",
+    "FrameJob",
     "FrameStore",
     "Job",
     "JobCancelled",
     "JobError",
     "JobFailed",
     "JobManager",
+    "JobRecord",
     "JobRegistry",
     "Normalizer",
+    "Part",
     "Tile",
     "TileResult",
+    "call_key",
     "configured_address",
     "lookup_table",
     "normalize",

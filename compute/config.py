@@ -180,10 +180,42 @@ class FractalConfig(param.Parameterized):
         digest = hashlib.sha256(json.dumps(exact, sort_keys=True).encode()).hexdigest()
         return f"{self.fractal}-{digest[:24]}"
 
+    def __dask_tokenize__(self):
+        # Dask would name a Parameterized by its generated name (FractalConfig00002): two
+        # equal configs would never share a call's key, nor agree across processes.
+        return ("FractalConfig", self.key, self.colormap, self.normalization)
+
     @property
     def pixel_iterations(self) -> int:
         """The most work this frame can cost: width x height x max_iter."""
         return self.width * self.height * self.max_iter
+
+    def to_dict(self) -> dict:
+        """Every parameter but the name, as JSON values (ranges as lists).
+
+        :meth:`from_dict` is its inverse; a job record keeps a config this way.
+        """
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in self.param.values().items()
+            if k != "name"
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FractalConfig:
+        """A validated config from :meth:`to_dict`'s values (or a subset of them).
+
+        Raises
+        ------
+        ValueError
+            For an unknown parameter name or an invalid value, with param's message.
+        """
+        if not isinstance(values, dict):
+            raise ValueError(f"A config is a mapping of parameter names, not {values!r}.")
+        unknown = sorted(set(values) - set(cls.param) | ({"name"} & set(values)))
+        if unknown:
+            raise ValueError(f"Unknown parameter(s) {', '.join(map(str, unknown))}.")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def copy(self, **changes) -> FractalConfig:
         """A validated copy with some parameters changed."""

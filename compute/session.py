@@ -47,7 +47,8 @@ from .cluster import ClusterConnection
 from .colour import NORMALIZATIONS, Normalizer
 from .config import FractalConfig
 from .jobs import LIVE_STATES as LIVE
-from .jobs import Job, JobCancelled, JobFailed, JobManager, JobRegistry, TileResult
+from .jobs import FrameJob, JobCancelled, JobFailed, JobManager, JobRegistry, TileResult
+from .records import JobRecord
 from .store import FrameStore
 from .tiles import Tile, expected_iterations
 
@@ -158,7 +159,7 @@ class RenderSession(param.Parameterized):
         doc="The config of the last full frame submitted: a settled value (read only).",
     )
     job = param.ClassSelector(
-        class_=Job, allow_None=True, doc="The job of the last full frame submitted."
+        class_=FrameJob, allow_None=True, doc="The job of the last full frame submitted."
     )
     state = param.Selector(
         default="idle", objects=list(SESSION_STATES), doc="Where the request stands."
@@ -182,7 +183,8 @@ class RenderSession(param.Parameterized):
     )
     message = param.String(default="", doc="Why the config asked for was refused, if it was.")
     cluster_error = param.String(default="", doc="Why the cluster could not be reached.")
-    ended = param.Dict(
+    ended = param.ClassSelector(
+        class_=JobRecord,
         default=None,
         allow_None=True,
         doc="The record (Job.record) of this session's last job to end or be let go.",
@@ -236,7 +238,7 @@ class RenderSession(param.Parameterized):
         if self.state != "closed":
             self._refused(error)
 
-    async def render(self, config: FractalConfig | None = None) -> Job | None:
+    async def render(self, config: FractalConfig | None = None) -> FrameJob | None:
         """Submit the full frame of ``config`` (default: the wanted one) now.
 
         Returns the job, or None if the config was refused, the cluster is unreachable or
@@ -373,6 +375,13 @@ class RenderSession(param.Parameterized):
             return None
 
     # -- the cluster ----------------------------------------------------------------------
+    async def registry(self) -> JobRegistry | None:
+        """The registry this session's jobs go through (connecting first), or None while
+        the cluster cannot be reached: where other work of the same consumer (a movie)
+        is asked for, so that it shares the session's cache and store."""
+        managers = await self._managers()
+        return None if managers is None else managers[0].registry
+
     async def _managers(self) -> tuple[JobManager, JobManager] | None:
         try:
             client = await self.connection.client()
@@ -488,7 +497,7 @@ class RenderSession(param.Parameterized):
         )
 
     # -- full frames ------------------------------------------------------------------------
-    async def _submit(self, config: FractalConfig) -> Job | None:
+    async def _submit(self, config: FractalConfig) -> FrameJob | None:
         managers = await self._managers()
         if managers is None or self.wanted is None or self.wanted.key != config.key:
             return None
@@ -512,7 +521,7 @@ class RenderSession(param.Parameterized):
         self._stream = asyncio.ensure_future(self._guarded(self._show, job, seq, sample))
         return job
 
-    async def _show(self, job: Job, seq: int, sample: np.ndarray | None) -> None:
+    async def _show(self, job: FrameJob, seq: int, sample: np.ndarray | None) -> None:
         """Draw ``job``'s tiles in batches as they arrive; then report how it ended."""
         try:
             if sample is None:
@@ -541,7 +550,7 @@ class RenderSession(param.Parameterized):
         self._end(job)
 
     @staticmethod
-    async def _gather(job: Job, seconds: float) -> None:
+    async def _gather(job: FrameJob, seconds: float) -> None:
         # Measured: each drawing costs the browser a full repaint of the plot, axes
         # included (about 60 ms of chromium CPU here), whatever the tile's size; a heavy
         # frame drawn tile by tile spent more CPU in the browser than on the workers.
@@ -553,10 +562,10 @@ class RenderSession(param.Parameterized):
         finally:
             ending.cancel()
 
-    async def _draw(self, job: Job, seq: int, batch: list[TileResult]) -> None:
+    async def _draw(self, job: FrameJob, seq: int, batch: list[TileResult]) -> None:
         config = job.config
         fit = self.fit(config.key)
-        whole = job.done and len(batch) == job.tiles_total
+        whole = job.done and len(batch) == job.parts_total
         parts = [job.frame] if whole else [r.values for r in batch]
         if sum(p.size for p in parts) > _INDEX_IN_THREAD:
             indices = await asyncio.to_thread(lambda: [fit(p) for p in parts])
@@ -577,11 +586,11 @@ class RenderSession(param.Parameterized):
         self.param.update(shown_key=job.key, complete=job.done)
         self._update_stale()
 
-    def _end(self, job: Job) -> None:
+    def _end(self, job: FrameJob) -> None:
         if job is self.job:
             self.ended = job.record()
 
-    def _let_go(self, job: Job) -> None:
+    def _let_go(self, job: FrameJob) -> None:
         """Stop wanting an unfinished ``job``: the engine cancels it unless another
         consumer wants it; for this one it ended as cancelled."""
         if self._full is not None and self._full.job is job:

@@ -8,10 +8,12 @@ fsspec URL, so that they survive restarts and serve several processes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
+import pickle
 import re
 import struct
 import time
@@ -25,11 +27,23 @@ import platformdirs
 from dask.utils import parse_bytes
 from fsspec.implementations.local import LocalFileSystem
 
+from .records import JobRecord
+
 logger = logging.getLogger(__name__)
 
 
+#: What a lookup returns for a key it does not hold (a result may be None).
+MISSING = type("Missing", (), {"__repr__": lambda _: "MISSING", "__bool__": lambda _: False})()
+
+
+def _sizeof(value) -> int:
+    from dask.sizeof import sizeof
+
+    return int(sizeof(value))
+
+
 class FrameCache:
-    """Least-recently-used frames, bounded by their total size in bytes.
+    """Least-recently-used frames (and other results), bounded by their size in bytes.
 
     Parameters
     ----------
@@ -42,7 +56,7 @@ class FrameCache:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = int(max_bytes)
-        self._frames: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._frames: OrderedDict[str, tuple[object, int]] = OrderedDict()
         self._nbytes = 0
 
     @property
@@ -56,30 +70,36 @@ class FrameCache:
     def __contains__(self, key: str) -> bool:
         return key in self._frames
 
-    def get(self, key: str) -> np.ndarray | None:
-        """The frame stored under ``key`` (marking it recently used), or None."""
-        frame = self._frames.get(key)
-        if frame is not None:
-            self._frames.move_to_end(key)
-        return frame
+    def get(self, key: str, default=None):
+        """The value stored under ``key`` (marking it recently used), or ``default``."""
+        entry = self._frames.get(key)
+        if entry is None:
+            return default
+        self._frames.move_to_end(key)
+        return entry[0]
 
-    def put(self, key: str, frame: np.ndarray) -> None:
-        """Store ``frame`` (made read-only) under ``key`` and evict to fit the budget."""
+    def put(self, key: str, value) -> None:
+        """Store ``value`` under ``key`` (an array made read-only) and evict to fit.
+
+        A value's size is its ``nbytes`` for arrays, else Dask's ``sizeof`` estimate.
+        """
         self.discard(key)
-        if frame.nbytes > self.max_bytes:
+        size = value.nbytes if isinstance(value, np.ndarray) else _sizeof(value)
+        if size > self.max_bytes:
             return
-        frame.setflags(write=False)
-        self._frames[key] = frame
-        self._nbytes += frame.nbytes
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+        self._frames[key] = (value, size)
+        self._nbytes += size
         while self._nbytes > self.max_bytes:
-            _, evicted = self._frames.popitem(last=False)
-            self._nbytes -= evicted.nbytes
+            _, (_, evicted) = self._frames.popitem(last=False)
+            self._nbytes -= evicted
 
     def discard(self, key: str) -> None:
         """Forget ``key`` if present."""
-        frame = self._frames.pop(key, None)
-        if frame is not None:
-            self._nbytes -= frame.nbytes
+        entry = self._frames.pop(key, None)
+        if entry is not None:
+            self._nbytes -= entry[1]
 
 
 #: Environment variables read by :meth:`FrameStore.from_env`.
@@ -95,6 +115,8 @@ _MAGIC = b"FRACTAL1"
 _HEADER = struct.Struct("<8sI")
 _FRAME_SUFFIX = ".frame"
 _RECORD_SUFFIX = ".json"
+#: Suffixes of the other entries: results of calls and graphs, movies' files and parts.
+_BLOB_SUFFIXES = frozenset({".result", ".part", ".mp4", ".gif", ".webp", ".movie"})
 _TMP = ".tmp-"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
@@ -161,7 +183,8 @@ class FrameStore:
         self.fs, root = fsspec.core.url_to_fs(self.location, **(storage_options or {}))
         self._frames = f"{root.rstrip('/')}/frames"
         self._history = f"{root.rstrip('/')}/history"
-        for folder in (self._frames, self._history):
+        self._blobs = f"{root.rstrip('/')}/blobs"
+        for folder in (self._frames, self._history, self._blobs):
             self.fs.makedirs(folder, exist_ok=True)
 
     @classmethod
@@ -245,8 +268,14 @@ class FrameStore:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the frames stored now (by every process sharing the store)."""
-        return sum(info["size"] for info in self._entries(self._frames, _FRAME_SUFFIX))
+        """Bytes of the entries stored now (by every process sharing the store)."""
+        return sum(info["size"] for info in self._evictable())
+
+    def _evictable(self, leftovers: bool = False) -> list[dict]:
+        blobs = self._entries(self._blobs, "", leftovers=leftovers)
+        return self._entries(self._frames, _FRAME_SUFFIX, leftovers=leftovers) + [
+            info for info in blobs if os.path.splitext(_name(info))[1] in _BLOB_SUFFIXES
+        ]
 
     def keys(self) -> list[str]:
         """Keys of the frames stored now, least recently used first."""
@@ -254,12 +283,12 @@ class FrameStore:
         return [_name(info)[: -len(_FRAME_SUFFIX)] for info in entries]
 
     def evict(self, keep: str | None = None) -> None:
-        """Remove the least recently used frames beyond :attr:`max_bytes`, and leftovers.
+        """Remove the least recently used entries beyond :attr:`max_bytes`, and leftovers.
 
-        Safe to run in several processes at once: an entry another process removed first
-        is simply gone.
+        Frames, results and movies share the budget. Safe to run in several processes at
+        once: an entry another process removed first is simply gone.
         """
-        entries = self._entries(self._frames, _FRAME_SUFFIX, leftovers=True)
+        entries = self._evictable(leftovers=True)
         total = sum(info["size"] for info in entries)
         for info in sorted(entries, key=_mtime):
             if total <= self.max_bytes:
@@ -268,47 +297,131 @@ class FrameStore:
                 self._remove(info["name"])
                 total -= info["size"]
 
-    # -- history -----------------------------------------------------------------------------
-    def add_record(self, record: dict) -> None:
-        """Append a job record (see :meth:`compute.Job.record`) to the history.
+    # -- results, movies ---------------------------------------------------------------------
+    def _blob(self, name: str) -> str:
+        stem, suffix = os.path.splitext(name)
+        if suffix not in _BLOB_SUFFIXES or not _SAFE_KEY.fullmatch(stem):
+            raise ValueError(f"Not a valid entry name: {name!r}")
+        return f"{self._blobs}/{name}"
 
-        Each record is its own small file named by time: processes never contend for one
-        file, and an object store needs no append.
+    def put_bytes(self, name: str, data: bytes) -> bool:
+        """Store ``data`` as ``name`` (``<key><suffix>``, e.g. ``movie-1a2b.mp4``) atomically.
+
+        Returns False if it alone is larger than the whole budget (not stored).
         """
-        stamp = record.get("submitted_at") or time.time()
-        name = f"{int(stamp * 1e6):020d}-{uuid.uuid4().hex[:12]}{_RECORD_SUFFIX}"
-        self._write(f"{self._history}/{name}", json.dumps(record).encode())
+        path = self._blob(name)
+        if len(data) > self.max_bytes:
+            return False
+        self._write(path, bytes(data))
+        self.evict(keep=path)
+        return True
+
+    def get_bytes(self, name: str) -> bytes | None:
+        """The bytes stored as ``name`` (refreshing its recency), or None."""
+        path = self._blob(name)
+        try:
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("%s is unreadable: %s", name, exc)
+            return None
+        self._touch(path)
+        return data
+
+    def has_bytes(self, name: str) -> bool:
+        """Whether ``name`` is stored."""
+        return self.fs.exists(self._blob(name))
+
+    def discard_bytes(self, name: str) -> None:
+        """Forget ``name`` if present."""
+        self._remove(self._blob(name))
+
+    def put_result(self, key: str, value) -> bool:
+        """Store a call's or graph's result under ``key``, if it can be pickled.
+
+        The store must be trusted: a result is read back with ``pickle``.
+
+        Returns
+        -------
+        bool
+            False if it cannot be pickled or is over the budget (not stored).
+        """
+        try:
+            data = pickle.dumps(value, protocol=5)
+        except Exception as exc:  # a lock, a socket, a generator: kept in memory only
+            logger.info("result %s is not stored: it cannot be pickled (%s)", key, exc)
+            return False
+        return self.put_bytes(f"{key}.result", _HEADER.pack(_MAGIC, zlib.crc32(data)) + data)
+
+    def get_result(self, key: str):
+        """The result stored under ``key``, or :data:`MISSING` (also if it is damaged)."""
+        data = self.get_bytes(f"{key}.result")
+        if data is None:
+            return MISSING
+        try:
+            magic, crc = _HEADER.unpack_from(data)
+            payload = memoryview(data)[_HEADER.size :]
+            if magic != _MAGIC or zlib.crc32(payload) != crc:
+                raise ValueError("checksum mismatch")
+            return pickle.loads(payload)
+        except Exception as exc:
+            logger.warning("result %s is corrupted (%s): removed, it will be computed", key, exc)
+            self.discard_bytes(f"{key}.result")
+            return MISSING
+
+    # -- history -----------------------------------------------------------------------------
+    def add_record(self, record: JobRecord) -> None:
+        """Add a job record to the history, or replace the earlier one of the same job.
+
+        Each record is its own small file named by its submission time and key: processes
+        never contend for one file, an object store needs no append, and a detached job's
+        later records of the same run replace its earlier ones.
+        """
+        if isinstance(record, dict):
+            record = JobRecord.from_dict(record)
+        record = record.replace(updated_at=time.time())
+        stamp = record.submitted_at or time.time()
+        digest = hashlib.sha1(record.key.encode()).hexdigest()[:12]
+        name = f"{int(stamp * 1e6):020d}-{digest}{_RECORD_SUFFIX}"
+        self._write(f"{self._history}/{name}", json.dumps(record.to_dict()).encode())
         entries = sorted(self._entries(self._history, _RECORD_SUFFIX, leftovers=True), key=_name)
         for info in entries[: max(len(entries) - self.max_records, 0)]:
             self._remove(info["name"])
 
-    def history(self, limit: int | None = None) -> list[dict]:
+    def history(self, limit: int | None = None, *, quiet_after: float = 30.0) -> list[JobRecord]:
         """Job records, oldest first (the newest ``limit`` of them if given).
 
-        Unreadable records are skipped, not raised.
+        A record of an unfinished job not rewritten for ``quiet_after`` seconds (a
+        detached job's heartbeat is a few seconds) belongs to a process that stopped: it
+        reads as ``interrupted``. Unreadable records are skipped, not raised.
         """
         names = sorted(info["name"] for info in self._entries(self._history, _RECORD_SUFFIX))
         if limit is not None:
             names = names[-limit:] if limit > 0 else []
         contents = self.fs.cat(names, on_error="return") if names else {}
-        records = []
+        records, now = [], time.time()
         # Sorted again: names sort by time, and fsspec returns contents in no set order.
         for path, data in sorted(contents.items()):
             try:
                 if isinstance(data, Exception):
                     raise data
-                record = json.loads(data)
-                if not isinstance(record, dict):
-                    raise ValueError("not a record")
-            except (OSError, ValueError) as exc:
+                record = JobRecord.from_dict(json.loads(data))
+            except (OSError, ValueError, TypeError) as exc:
                 logger.warning("skipping an unreadable history record %s: %s", path, exc)
                 continue
+            if not record.ended and now - record.updated_at > quiet_after:
+                record = record.replace(
+                    state="interrupted",
+                    error="The server stopped while it ran. Ask for it again (a movie "
+                    "resumes from the frames it had finished).",
+                )
             records.append(record)
         return records
 
     def clear(self) -> None:
         """Remove every frame and record."""
-        for folder in (self._frames, self._history):
+        for folder in (self._frames, self._history, self._blobs):
             for info in self._entries(folder, "", leftovers=True):
                 self._remove(info["name"])
 

@@ -162,12 +162,9 @@ class TileTask:
     mandelbrot: bool
     max_iter: int
     job_key: str = ""
-    attempt: int = 0
 
 
-def tile_tasks(
-    config, job_key: str = "", attempt: int = 0, grid: tuple[int, int] | None = None
-) -> list[TileTask]:
+def tile_tasks(config, job_key: str = "", grid: tuple[int, int] | None = None) -> list[TileTask]:
     """The tasks of a frame on ``grid`` (see :func:`split`), in scheduling order."""
     values = config.compute_values()
     xs = pixel_centers(*values["x_range"], values["width"])
@@ -182,7 +179,6 @@ def tile_tasks(
             mandelbrot=values["fractal"] == "mandelbrot",
             max_iter=values["max_iter"],
             job_key=job_key,
-            attempt=attempt,
         )
         for tile in split(values["width"], values["height"], grid)
     ]
@@ -199,7 +195,7 @@ def _report_start(task: TileTask) -> None:
         return
     worker.log_event(
         TILE_STARTED_TOPIC,
-        {"job": task.job_key, "attempt": task.attempt, "row": task.tile.row, "col": task.tile.col},
+        {"job": task.job_key, "row": task.tile.row, "col": task.tile.col},
     )
 
 

@@ -78,7 +78,7 @@ def rendered(explorer: FractalExplorer) -> bool:
         and job.done
         and explorer.shown_key == job.key
         and bool(records)
-        and records[-1]["key"] == job.key
+        and records[-1].key == job.key
     )
 
 
@@ -125,7 +125,7 @@ async def test_first_render_shows_the_frame_and_records_it(
     assert explorer.message == ""
     assert await badge(explorer) == "done"
     (record,) = explorer.history.records
-    assert (record["key"], record["state"], record["cached"]) == (config.key, "done", False)
+    assert (record.key, record.state, record.cached) == (config.key, "done", False)
     assert [row[1] for row in explorer.history._table.rows] == [config.summary()]
 
     # The preview, then the tile, both coloured with the fit of the preview's values.
@@ -201,7 +201,7 @@ async def test_a_compute_change_marks_the_view_stale_until_its_frame_arrives(
     assert explorer.job.config.c_real == -0.7
     assert explorer.view.stale is False
     assert explorer.view._banner.value == {"kind": "", "text": ""}
-    assert [r["key"] for r in explorer.history.records] == [first.key, explorer.config.key]
+    assert [r.key for r in explorer.history.records] == [first.key, explorer.config.key]
     # What the banner said while the frame was computing.
     assert banner_text == "Rendering the new view…"
 
@@ -229,9 +229,9 @@ async def test_a_burst_of_key_presses_renders_the_first_at_once_and_then_only_th
     # The first frame started at once and was cancelled by the burst, the eight values in
     # between never became frames, and the last one's frame ran whole.
     assert set(ran) <= {first.key, final.key}
-    assert ran[final.key] == explorer.job.tiles_total
-    assert ran[first.key] < first.tiles_total
-    records = [(r["key"], r["state"]) for r in explorer.history.records]
+    assert ran[final.key] == explorer.job.parts_total
+    assert ran[first.key] < first.parts_total
+    records = [(r.key, r.state) for r in explorer.history.records]
     assert records == [(first.key, "cancelled"), (final.key, "done")]
 
 
@@ -359,11 +359,11 @@ async def test_cancel_stops_a_slow_frame(client, explorers, eventually):
     assert explorer.status.state == "cancelled"
     assert await badge(explorer) == "cancelled"
     assert explorer.status.bar.value["cancellable"] is False
-    assert [(r["key"], r["state"]) for r in explorer.history.records] == [(job.key, "cancelled")]
+    assert [(r.key, r.state) for r in explorer.history.records] == [(job.key, "cancelled")]
     assert explorer.view.stale is True
     assert explorer.view.stale_reason == "Cancelled: the image is incomplete."
     await eventually(lambda: workers_idle(client), "the started tiles to finish")
-    assert (await frames_run(client))[job.key] < job.tiles_total
+    assert (await frames_run(client))[job.key] < job.parts_total
     assert len(explorer.history.records) == 1
 
 
@@ -383,7 +383,7 @@ async def test_two_explorers_share_a_job_and_one_leaving_does_not_cancel_it(
     await eventually(lambda: rendered(two), "the other explorer to show it")
     assert one.history.records == []
     ran = await frames_run(client)
-    assert ran == Counter({config.key: job.tiles_total})  # once: shared, and not cut short
+    assert ran == Counter({config.key: job.parts_total})  # once: shared, and not cut short
 
 
 async def test_closing_the_last_explorer_that_wants_a_job_cancels_it(
@@ -399,7 +399,7 @@ async def test_closing_the_last_explorer_that_wants_a_job_cancels_it(
     assert job.state == "cancelled"
     assert await two.render() is None  # a closed explorer submits nothing
     await eventually(lambda: workers_idle(client), "the started tiles to finish")
-    assert (await frames_run(client))[job.key] < job.tiles_total
+    assert (await frames_run(client))[job.key] < job.parts_total
 
 
 # -- restoring, zooming, resetting ---------------------------------------------------------
@@ -431,7 +431,7 @@ async def test_clicking_a_history_row_restores_its_view(client, explorers, event
         lambda: rendered(explorer) and explorer.job.key == first.key, "the restored frame"
     )
     assert explorer.job.state == "cached"
-    assert explorer.history.records[-1]["cached"] is True
+    assert explorer.history.records[-1].cached is True
     assert await frames_run(client) == before
 
 
@@ -544,7 +544,7 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
         assert explorer.job.state == "cached"
         assert explorer.status.state == "cached"
         # The history holds the jobs from before the "restart", then this one.
-        keys = [(r["key"], r["state"]) for r in explorer.history.records]
+        keys = [(r.key, r.state) for r in explorer.history.records]
         assert keys == [(first.key, "done"), (second.key, "done"), (first.key, "cached")]
         # Row 1 is the second frame from before: restored from the store.
         explorer.history._table._handle_msg({"row": 1})  # a click on the row

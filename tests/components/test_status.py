@@ -64,7 +64,7 @@ async def test_progress_is_drawn_at_most_every_interval(client, eventually):
     job = manager.submit(heavy(3, c_imag=0.12))
     status = JobStatus(job=job, interval=5)
     await eventually(lambda: job.state == "running", "a tile to start")
-    await eventually(lambda: job.tiles_done >= 2, "two tiles")
+    await eventually(lambda: job.parts_done >= 2, "two tiles")
     # Two tiles arrived within a few seconds of "running" being drawn: their progress
     # waits for the interval.
     shown = await drawn(status)
@@ -72,7 +72,7 @@ async def test_progress_is_drawn_at_most_every_interval(client, eventually):
     manager.cancel()
     # The end of the job is a change of state: drawn at once, with the progress it has.
     shown = await drawn(status)
-    assert (shown["state"], shown["done"]) == ("cancelled", job.tiles_done)
+    assert (shown["state"], shown["done"]) == ("cancelled", job.parts_done)
 
 
 async def test_a_done_job_then_a_cached_one(client):

@@ -116,7 +116,7 @@ async def test_dask_scheduler_address_selects_an_existing_cluster(external_clust
         job = JobManager(client).submit(config)
         np.testing.assert_array_equal(await job.result(), render(config))
         ran = await executed_tasks(client)
-        assert len(ran) == job.tiles_total
+        assert len(ran) == job.parts_total
         pids = await client.run(os.getpid)
         assert len(pids) == 1
         # The tiles ran in the `dask worker` process the test started.

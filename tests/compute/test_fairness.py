@@ -30,10 +30,10 @@ def longest_run(order: list[str], who: str, until: int) -> int:
     "pace",
     [
         # The next frame once a tile of the newest has run.
-        "tiles_done",
+        "parts_done",
         # The next frame as soon as a tile of the newest starts: the consumer's new frames
         # arrive faster than the worker finishes tiles, each the newest job.
-        "tiles_started",
+        "parts_started",
     ],
 )
 async def test_a_consumer_that_keeps_submitting_takes_turns_with_another(
@@ -45,7 +45,7 @@ async def test_a_consumer_that_keeps_submitting_takes_turns_with_another(
         other, dragging = JobManager(client), JobManager(client)
         frame = heavy(50)  # 16 tiles of about 0.25 s, one at a time on the one worker
         job = other.submit(frame)
-        await eventually(lambda: job.tiles_done >= 2, "the other consumer's frame to start")
+        await eventually(lambda: job.parts_done >= 2, "the other consumer's frame to start")
         # A drag: each new frame supersedes the consumer's previous one; every one of
         # them is the newest job on the cluster.
         keys = set()

@@ -7,6 +7,7 @@ cancellation rather than infer them from futures.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -25,6 +26,7 @@ from compute import (
 )
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
 from compute.diagnostics import executed_tasks
+from compute.records import JobRecord
 from compute.tiles import expected_iterations, seconds
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
@@ -73,7 +75,7 @@ async def test_result_matches_render_and_streams_every_tile(client):
     assert job.progress == 1.0
     assert job.duration is not None
     assert job.duration >= 0
-    assert len(tiles) == job.tiles_total == 1
+    assert len(tiles) == job.parts_total == 1
     assert not frame.flags.writeable
 
 
@@ -95,12 +97,12 @@ async def test_running_is_reported_by_the_worker(client, eventually):
     manager = JobManager(client)
     job = manager.submit(heavy(2))
     assert job.state == "queued"
-    assert job.tiles_started == 0
+    assert job.parts_started == 0
     await eventually(lambda: job.state == "running", "a worker to report a started tile")
     # A heavy tile takes far longer than the report takes to arrive: running came from
     # the worker's start report, not from a finished tile.
-    assert job.tiles_done == 0
-    assert job.tiles_started >= 1
+    assert job.parts_done == 0
+    assert job.parts_started >= 1
     assert job.started_at is not None
     manager.cancel()
 
@@ -111,7 +113,7 @@ async def test_same_config_returns_the_same_job(client):
     second = manager.submit(light(2))
     assert first is second
     await first.result()
-    assert await executed(client, first) == first.tiles_total
+    assert await executed(client, first) == first.parts_total
 
 
 async def test_two_managers_share_one_job_in_flight(client):
@@ -120,7 +122,7 @@ async def test_two_managers_share_one_job_in_flight(client):
     job = one.submit(config)
     assert two.submit(config.copy(colormap="kbc", normalization="linear")) is job
     await job.result()
-    assert await executed(client, job) == job.tiles_total
+    assert await executed(client, job) == job.parts_total
 
 
 async def test_a_finished_frame_is_served_from_the_cache_without_tasks(client, eventually):
@@ -134,7 +136,7 @@ async def test_a_finished_frame_is_served_from_the_cache_without_tasks(client, e
     assert again.progress == 1.0
     np.testing.assert_array_equal(await again.result(), frame)
     assert [t.tile async for t in again] == [t.tile async for t in job]
-    assert await executed(client, job) == job.tiles_total
+    assert await executed(client, job) == job.parts_total
     assert await forgotten(client, job)
 
 
@@ -151,7 +153,7 @@ async def test_a_new_config_cancels_the_previous_jobs_queued_tiles(client, event
     # Two workers run one tile each and hold at most one more each in their queue; the
     # rest of the 16 tiles were dropped before they started.
     assert 1 <= ran <= 4
-    assert old.tiles_done == 0
+    assert old.parts_done == 0
     assert await forgotten(client, old)
     with pytest.raises(JobCancelled):
         await old.result()
@@ -166,7 +168,7 @@ async def test_a_job_another_manager_wants_is_not_cancelled(client):
     assert job.state in ("queued", "running")
     frame = await job.result()
     assert job.state == "done"
-    assert await executed(client, job) == job.tiles_total
+    assert await executed(client, job) == job.parts_total
     assert frame.shape == (config.height, config.width)
 
 
@@ -207,7 +209,7 @@ async def test_a_frame_asked_for_again_right_after_its_cancel_completes(client, 
 async def test_a_finished_job_leaves_nothing_on_the_scheduler(client, eventually):
     job = JobManager(client).submit(light(6))
     await job.result()
-    assert job._futures == {}
+    assert job._driver._futures == {}
     await eventually(lambda: forgotten(client, job), "the scheduler to forget")
 
 
@@ -265,25 +267,20 @@ async def test_one_registry_per_client(client):
 
 # --- describe() and record(): what a status line and a history show ---------------------
 
-RECORD_KEYS = {
+RECORD_FIELDS = {
     "key",
+    "kind",
     "summary",
     "config",
     "state",
-    "cached",
     "submitted_at",
     "duration",
-    "tiles_total",
-    "tiles_done",
+    "parts_total",
+    "parts_done",
     "error",
+    "detached",
+    "updated_at",
 }
-
-
-def restored(record: dict) -> FractalConfig:
-    """The config a record describes, rebuilt from its JSON form."""
-    return FractalConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()}
-    )
 
 
 async def test_describe_a_queued_running_and_cancelled_job(client, eventually):
@@ -291,11 +288,11 @@ async def test_describe_a_queued_running_and_cancelled_job(client, eventually):
     job = manager.submit(heavy(20))
     assert job.describe() == "queued: 16 tiles waiting for a worker"
     await eventually(lambda: job.state == "running", "a worker to start a tile")
-    done, started, text = job.tiles_done, job.tiles_started, job.describe()
+    done, started, text = job.parts_done, job.parts_started, job.describe()
     assert started >= 1
     assert text == f"running: {done} of 16 tiles done, {started - done} more started"
     manager.cancel()
-    assert job.describe() == f"cancelled after {job.tiles_done} of 16 tiles"
+    assert job.describe() == f"cancelled after {job.parts_done} of 16 tiles"
 
 
 async def test_describe_a_done_cached_and_failed_job(client):
@@ -319,50 +316,61 @@ async def test_record_of_a_done_job_is_json_and_rebuilds_the_config(client):
     job = JobManager(client).submit(config)
     await job.result()
     record = job.record()
-    assert set(record) == RECORD_KEYS
-    assert json.loads(json.dumps(record)) == record
-    assert record["key"] == config.key
-    assert record["summary"] == config.summary()
-    assert record["state"] == "done"
-    assert record["cached"] is False
-    assert record["submitted_at"] == job.submitted_at
-    assert record["duration"] == job.duration
-    assert record["duration"] >= 0
-    assert (record["tiles_total"], record["tiles_done"]) == (1, 1)
-    assert record["error"] is None
-    assert set(record["config"]) == set(COMPUTE_PARAMS + DISPLAY_PARAMS)
-    assert record["config"]["x_range"] == [-1.5, 1.25]
-    assert record["config"]["colormap"] == "kbc"
-    again = restored(record)
+    assert isinstance(record, JobRecord)
+    assert {f.name for f in dataclasses.fields(record)} == RECORD_FIELDS
+    values = record.to_dict()
+    assert set(values) == RECORD_FIELDS
+    assert json.loads(json.dumps(values)) == values
+    assert JobRecord.from_dict(json.loads(json.dumps(values))) == record
+    assert record.key == config.key
+    assert record.kind == "frame"
+    assert record.summary == config.summary()
+    assert record.state == "done"
+    assert record.ended is True
+    assert record.cached is False
+    assert record.detached is False
+    assert record.submitted_at == job.submitted_at
+    assert record.duration == job.duration
+    assert record.duration >= 0
+    assert (record.parts_total, record.parts_done) == (1, 1)
+    assert record.error is None
+    assert set(record.config) == set(COMPUTE_PARAMS + DISPLAY_PARAMS)
+    assert values["config"]["x_range"] == [-1.5, 1.25]
+    assert record.config["colormap"] == "kbc"
+    again = record.restore()
+    assert isinstance(again, FractalConfig)
     assert again.key == config.key
+    assert again.x_range == (-1.5, 1.25)
     assert (again.colormap, again.normalization) == ("kbc", "log")
     # What a consumer that let the job go saw; the rest is the job's own.
-    assert job.record("cancelled") == {**record, "state": "cancelled"}
+    cancelled = job.record("cancelled")
+    assert cancelled.replace(updated_at=record.updated_at) == record.replace(state="cancelled")
 
 
 async def test_record_of_a_cached_failed_and_cancelled_job(client):
     config = light(22)
     await JobManager(client).submit(config).result()
     cached = JobManager(client).submit(config).record()
-    assert json.loads(json.dumps(cached)) == cached
-    assert cached["state"] == "cached"
-    assert cached["cached"] is True
-    assert cached["tiles_done"] == cached["tiles_total"] == 1
+    assert JobRecord.from_dict(json.loads(json.dumps(cached.to_dict()))) == cached
+    assert cached.state == "cached"
+    assert cached.cached is True
+    assert cached.ended is True
+    assert cached.parts_done == cached.parts_total == 1
 
     failed = JobManager(client).submit(SlippedThrough(max_iter=121, width=256, height=256))
     await failed.wait()
     record = failed.record()
-    assert json.loads(json.dumps(record)) == record
-    assert (record["state"], record["cached"]) == ("failed", False)
-    assert record["error"].startswith("ValueError: max_iter must be at least 1")
+    assert JobRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert (record.state, record.cached) == ("failed", False)
+    assert record.error.startswith("ValueError: max_iter must be at least 1")
 
     manager = JobManager(client)
     job = manager.submit(heavy(22))
     manager.cancel()
     record = job.record()
-    assert json.loads(json.dumps(record)) == record
-    assert (record["state"], record["cached"], record["tiles_done"]) == ("cancelled", False, 0)
-    assert record["duration"] is not None
+    assert JobRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert (record.state, record.cached, record.parts_done) == ("cancelled", False, 0)
+    assert record.duration is not None
 
 
 # --- tiling by expected cost, in-process jobs, batches, fair order ------------------------
@@ -373,10 +381,10 @@ async def test_the_tiling_follows_the_frames_expected_cost(client):
     costly = heavy(23)
     manager = JobManager(client)
     few = manager.submit(cheap, iterations=expected_iterations(cheap, render(cheap.preview())))
-    assert few.tiles_total <= 2  # about 0.1 s of one core: per-task overhead dominates
+    assert few.parts_total <= 2  # about 0.1 s of one core: per-task overhead dominates
     np.testing.assert_array_equal(await few.result(), render(cheap))
     many = manager.submit(costly, iterations=expected_iterations(costly, render(costly.preview())))
-    assert many.tiles_total == 16  # seconds of work: fine tiles, that stream and cancel well
+    assert many.parts_total == 16  # seconds of work: fine tiles, that stream and cancel well
     assert many.grid == (4, 4)
     manager.cancel()
 
@@ -399,7 +407,7 @@ async def test_batches_hold_every_tile_that_arrived_since_the_last(client):
     batches = [batch async for batch in job.batches()]
     assert len(batches) == 1  # all had arrived: one batch, one drawing
     assert batches[0] == job.finished_tiles
-    assert len(batches[0]) == job.tiles_total
+    assert len(batches[0]) == job.parts_total
 
 
 async def test_tags_put_previews_first_and_space_tiles_by_cost(client):

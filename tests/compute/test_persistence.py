@@ -48,7 +48,7 @@ async def test_a_restart_serves_a_computed_frame_from_the_store_with_no_task(cli
         assert job.describe() == "from cache: no task ran"
         np.testing.assert_array_equal(await job.result(), frame)
         np.testing.assert_array_equal(frame, render(config(1)))
-        assert len(tiles) == job.tiles_total
+        assert len(tiles) == job.parts_total
         assert await tasks_run(fresh) == 0
         # Now in that registry's memory too: the next request does not even read the disk.
         assert JobManager(fresh).submit(config(1)).state == "cached"
@@ -69,7 +69,7 @@ async def test_a_corrupted_entry_is_recomputed_and_rewritten(client, tmp_path, c
             np.testing.assert_array_equal(await job.result(), frame)
         assert job.state == "done"
         assert "corrupted" in caplog.text
-        assert await tasks_run(fresh) == job.tiles_total
+        assert await tasks_run(fresh) == job.parts_total
         await registry.flush()
     np.testing.assert_array_equal(FrameStore(location).get(config(2).key), frame)
 
@@ -88,19 +88,14 @@ async def test_the_history_records_done_superseded_and_cached_jobs(client, tmp_p
     await registry.flush()
 
     history = store.history()
-    assert [(r["key"], r["state"]) for r in history] == [
+    assert [(r.key, r.state) for r in history] == [
         (superseded.key, "cancelled"),
         (done.key, "done"),
         (cached.key, "cached"),
     ]
-    assert history[1]["tiles_done"] == history[1]["tiles_total"] == done.tiles_total
-    assert history[1]["duration"] > 0
-    assert (
-        FractalConfig(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in history[1]["config"].items()}
-        ).key
-        == done.key
-    )
+    assert history[1].parts_done == history[1].parts_total == done.parts_total
+    assert history[1].duration > 0
+    assert history[1].restore().key == done.key
 
 
 async def test_a_failing_store_costs_no_frame(client, tmp_path, caplog):

@@ -98,10 +98,10 @@ async def test_a_request_previews_then_streams_its_frame_coloured_by_the_preview
     for tile, idx in drawn:  # every tile coloured with the preview's fit
         np.testing.assert_array_equal(idx, fit(frame[tile.slices]))
     assert session.stale is False
-    assert session.ended["key"] == config.key
-    assert session.ended["state"] == "done"
+    assert session.ended.key == config.key
+    assert session.ended.state == "done"
     # The preview was computed in this process: only the frame's tiles ran on the cluster.
-    assert await frames_run(client) == Counter({config.key: session.job.tiles_total})
+    assert await frames_run(client) == Counter({config.key: session.job.parts_total})
 
 
 async def test_live_values_preview_at_once_and_never_queue_behind_each_other(
@@ -140,10 +140,10 @@ async def test_a_burst_of_discrete_changes_runs_the_first_at_once_and_only_the_l
     await eventually(lambda: finished(session, last), "the last frame")
     ran = await frames_run(client)
     assert middle.key not in ran
-    assert ran[last.key] == session.job.tiles_total
+    assert ran[last.key] == session.job.parts_total
     # The first frame was cancelled when the burst went on: a few tiles at most.
-    assert ran[first.key] < session.job.tiles_total
-    assert session.ended["key"] == last.key
+    assert ran[first.key] < session.job.parts_total
+    assert session.ended.key == last.key
 
 
 async def test_an_older_preview_is_never_drawn_over_a_newer_image(client, sessions, eventually):
@@ -174,11 +174,11 @@ async def test_the_tiling_follows_the_cost_the_preview_predicts(client, sessions
     cheap = light(5, size=1024)
     session.request(cheap)
     await eventually(lambda: finished(session, cheap), "the cheap frame")
-    assert session.job.tiles_total <= 4
+    assert session.job.parts_total <= 4
     costly = heavy(65)
     session.request(costly)
     await eventually(lambda: session.job is not None and session.job.key == costly.key, "a job")
-    assert session.job.tiles_total == 16
+    assert session.job.parts_total == 16
     assert session.cancel() is True
 
 
@@ -190,7 +190,7 @@ async def test_tiles_finished_between_drawings_are_drawn_together(client, sessio
     await eventually(lambda: finished(session, config), "the frame", limit=120)
     took = asyncio.get_running_loop().time() - began
     drawings = [tiles for kind, key, tiles in painter.calls if kind == "tiles"]
-    assert session.job.tiles_total == 16
+    assert session.job.parts_total == 16
     assert sum(len(tiles) for tiles in drawings) == 16
     if took < session.draw_interval:
         # The first batch at once; the rest when the frame ended, not ten seconds later.
@@ -209,6 +209,7 @@ async def test_cancel_stops_the_frame_and_says_the_image_is_incomplete(
     assert job.state == "cancelled"
     assert session.state == "cancelled"
     assert (session.stale, session.stale_reason) == (True, "Cancelled: the image is incomplete.")
+    # The same record but for the time it was taken.
     assert session.ended == job.record("cancelled")
     assert session.cancel() is False
     # Asked for again (Enter once more): it renders.
@@ -252,7 +253,7 @@ async def test_a_cached_frame_looks_as_it_did_when_computed(client, sessions, ev
     (whole,) = [idx for kind, _, idx in again.calls if kind == "preview" and idx.size > 128**2]
     fit = one.fit(config.key)
     np.testing.assert_array_equal(whole, fit(render(config)))
-    assert (await frames_run(client))[config.key] == one.job.tiles_total
+    assert (await frames_run(client))[config.key] == one.job.parts_total
 
 
 async def test_a_normalization_change_recolours_without_a_task(client, sessions, eventually):
@@ -282,6 +283,6 @@ async def test_two_sessions_share_a_frame_and_closing_one_keeps_it(client, sessi
     assert one.state == "closed"
     assert not two.job.done
     await eventually(lambda: finished(two, config), "the shared frame")
-    assert (await frames_run(client))[config.key] == two.job.tiles_total
+    assert (await frames_run(client))[config.key] == two.job.parts_total
     one.request(light(10))  # a closed session submits nothing
     assert one.job.key == config.key

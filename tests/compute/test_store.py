@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +17,8 @@ import numpy as np
 import pytest
 from support import ROOT
 
-from compute.store import FrameCache, FrameStore
+from compute.records import JobRecord
+from compute.store import MISSING, FrameCache, FrameStore
 
 KIB = 1024
 
@@ -207,6 +210,7 @@ def test_default_budget():
 WRITER = """
 import os, sys, time, json
 import numpy as np
+from compute.records import JobRecord
 from compute.store import FrameStore
 
 location, mode, tag, count, max_bytes = sys.argv[1:6]
@@ -220,7 +224,7 @@ for i in range(int(count)):
         continue
     key = f"shared{i % 5}" if i % 2 else f"{tag}{i}"
     store.put(key, np.full((64, 64), float(len(key))))
-    store.add_record({"key": key, "writer": tag, "i": i, "submitted_at": time.time()})
+    store.add_record(JobRecord(key=key, summary=f"{tag} {i}", submitted_at=time.time()))
 print("ok", flush=True)
 """
 
@@ -291,7 +295,7 @@ def test_store_refuses_keys_that_are_not_plain_names(store):
 def test_store_survives_a_restart_both_ways(tmp_path):
     location = tmp_path / "store"
     FrameStore(location).put("mine", values(fill=2.0))
-    FrameStore(location).add_record({"key": "mine", "submitted_at": 1.0})
+    FrameStore(location).add_record(JobRecord(key="mine", submitted_at=1.0))
     with processes() as started:
         # A new process reads what this one wrote, and writes for this one to read.
         reader = subprocess.Popen(
@@ -300,7 +304,7 @@ def test_store_survives_a_restart_both_ways(tmp_path):
                 "-c",
                 "import sys, json; from compute.store import FrameStore; "
                 "s = FrameStore(sys.argv[1]); f = s.get('mine'); "
-                "print(json.dumps([float(f[1, 1]), s.history()[0]['key']]))",
+                "print(json.dumps([float(f[1, 1]), s.history()[0].key]))",
                 str(location),
             ],
             cwd=ROOT,
@@ -317,7 +321,7 @@ def test_store_survives_a_restart_both_ways(tmp_path):
         finished_ok(other)
     fresh = FrameStore(location)
     np.testing.assert_array_equal(fresh.get("theirs0"), np.full((64, 64), 7.0))
-    assert [r["key"] for r in fresh.history()] == ["mine", "theirs0"]
+    assert [r.key for r in fresh.history()] == ["mine", "theirs0"]
 
 
 def test_a_killed_writer_leaves_no_partial_frame(tmp_path):
@@ -379,19 +383,19 @@ def test_a_corrupted_frame_reads_as_missing_and_is_removed(store, damage, caplog
 
 
 def test_an_unreadable_history_record_is_skipped(store):
-    store.add_record({"key": "a", "submitted_at": 1.0})
-    store.add_record({"key": "b", "submitted_at": 2.0})
+    store.add_record(JobRecord(key="a", submitted_at=1.0))
+    store.add_record(JobRecord(key="b", submitted_at=2.0))
     first = sorted((Path(store.location) / "history").glob("*.json"))[0]
     first.write_text("{half a rec")
-    assert [r["key"] for r in store.history()] == ["b"]
+    assert [r.key for r in store.history()] == ["b"]
 
 
 def test_history_is_ordered_limited_and_bounded(tmp_path):
     store = FrameStore(tmp_path / "store", max_records=3)
     for i in (4, 1, 3, 2, 5):
-        store.add_record({"key": f"k{i}", "submitted_at": float(i)})
-    assert [r["key"] for r in store.history()] == ["k3", "k4", "k5"]
-    assert [r["key"] for r in store.history(limit=2)] == ["k4", "k5"]
+        store.add_record(JobRecord(key=f"k{i}", submitted_at=float(i)))
+    assert [r.key for r in store.history()] == ["k3", "k4", "k5"]
+    assert [r.key for r in store.history(limit=2)] == ["k4", "k5"]
     assert store.history(limit=0) == []
 
 
@@ -434,9 +438,7 @@ def test_two_processes_writing_at_once(tmp_path):
         np.testing.assert_array_equal(store.get(key), np.full((64, 64), float(len(key))))
     history = store.history()
     assert len(history) == 80
-    assert {(r["writer"], r["i"]) for r in history} == {
-        (tag, i) for tag in "pq" for i in range(40)
-    }
+    assert {r.summary for r in history} == {f"{tag} {i}" for tag in "pq" for i in range(40)}
     assert not list((location / "frames").glob("*.tmp-*"))
     assert not list((location / "history").glob("*.tmp-*"))
 
@@ -446,8 +448,10 @@ def test_an_fsspec_url_works_like_a_directory():
     try:
         store.put("k", values())
         np.testing.assert_array_equal(store.get("k"), values())
-        store.add_record({"key": "k", "submitted_at": 1.0})
-        assert store.history() == [{"key": "k", "submitted_at": 1.0}]
+        record = JobRecord(key="k", summary="a frame", submitted_at=1.0, config={"a": [1, 2]})
+        store.add_record(record)
+        (read,) = store.history()
+        assert read == record.replace(updated_at=read.updated_at)
     finally:
         store.clear()
     assert store.keys() == []
@@ -468,3 +472,195 @@ def test_from_env(monkeypatch, tmp_path):
     monkeypatch.delenv("FRACTAL_STORE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert FrameStore.from_env().location == str(tmp_path / "cache" / "fractal-explorer" / "store")
+
+
+# -- FrameStore: job records ----------------------------------------------------------------
+
+
+def record_files(store: FrameStore) -> list[Path]:
+    return sorted((Path(store.location) / "history").glob("*.json"))
+
+
+def test_a_later_record_of_the_same_job_replaces_the_earlier(store):
+    running = JobRecord(
+        key="k", summary="a frame", state="running", submitted_at=5.0, parts_total=16
+    )
+    store.add_record(running)
+    store.add_record(running.replace(state="done", duration=1.5, parts_done=16))
+    assert len(record_files(store)) == 1
+    (read,) = store.history()
+    assert (read.key, read.state, read.duration, read.parts_done) == ("k", "done", 1.5, 16)
+    # Another submission of the same job, and another job submitted at the same time, are
+    # records of their own.
+    store.add_record(running.replace(submitted_at=6.0, state="cached"))
+    store.add_record(running.replace(key="other", state="failed", error="boom"))
+    assert len(record_files(store)) == 3
+    assert sorted((r.key, r.submitted_at, r.state) for r in store.history()) == [
+        ("k", 5.0, "done"),
+        ("k", 6.0, "cached"),
+        ("other", 5.0, "failed"),
+    ]
+
+
+def test_a_record_given_as_a_dict_is_read_as_a_record(store):
+    store.add_record({"key": "k", "submitted_at": 1.0, "state": "done", "tiles_total": 4})
+    (read,) = store.history()
+    assert isinstance(read, JobRecord)
+    assert (read.key, read.state, read.parts_total) == ("k", "done", 4)
+    with pytest.raises(ValueError, match="not a job record"):
+        store.add_record({"summary": "no key"})
+    assert len(store.history()) == 1
+
+
+def test_a_legacy_record_file_reads_back(store):
+    legacy = {
+        "key": "julia-0123",
+        "summary": "julia",
+        "config": {"fractal": "julia", "x_range": [-1.5, 1.25]},
+        "state": "done",
+        "cached": False,
+        "submitted_at": 1_700_000_000.0,
+        "duration": 0.25,
+        "tiles_total": 16,
+        "tiles_done": 16,
+        "error": None,
+    }
+    (Path(store.location) / "history" / "legacy.json").write_text(json.dumps(legacy))
+    (read,) = store.history()
+    assert (read.key, read.kind, read.state) == ("julia-0123", "frame", "done")
+    assert (read.parts_total, read.parts_done) == (16, 16)
+    assert read.restore().x_range == (-1.5, 1.25)
+
+
+def test_a_quiet_unfinished_record_reads_as_interrupted(store):
+    store.add_record(JobRecord(key="running", state="running", submitted_at=1.0, detached=True))
+    store.add_record(JobRecord(key="queued", state="queued", submitted_at=2.0))
+    store.add_record(JobRecord(key="done", state="done", submitted_at=3.0, duration=1.0))
+    # Rewritten just now: alive.
+    assert [r.state for r in store.history(quiet_after=3600)] == ["running", "queued", "done"]
+    # Nothing rewritten since: every unfinished one is taken to be interrupted.
+    quiet = store.history(quiet_after=0)
+    assert [r.state for r in quiet] == ["interrupted", "interrupted", "done"]
+    assert "stopped" in quiet[0].error
+    assert quiet[2].error is None
+    assert quiet[0].detached is True  # the rest of the record is as written
+
+
+def test_a_record_last_written_long_ago_is_interrupted_by_default(store):
+    store.add_record(JobRecord(key="k", state="running", submitted_at=1.0))
+    (path,) = record_files(store)
+    written = json.loads(path.read_text())
+    path.write_text(json.dumps({**written, "updated_at": time.time() - 3600}))
+    (read,) = store.history()
+    assert read.state == "interrupted"
+    assert store.history(quiet_after=7200)[0].state == "running"
+
+
+# -- FrameStore: results and other entries ---------------------------------------------------
+
+
+def blob_file(store: FrameStore, name: str) -> Path:
+    return Path(store.location) / "blobs" / name
+
+
+def test_a_result_round_trips(store):
+    value = {"answer": 42, "values": np.arange(5.0), "nested": [("a", None)]}
+    assert store.get_result("call-1") is MISSING
+    assert store.put_result("call-1", value)
+    got = store.get_result("call-1")
+    assert got.keys() == value.keys()
+    assert (got["answer"], got["nested"]) == (42, [("a", None)])
+    np.testing.assert_array_equal(got["values"], value["values"])
+    assert store.has_bytes("call-1.result")
+    # None is a result like any other, not a missing one.
+    assert store.put_result("call-none", None)
+    assert store.get_result("call-none") is None
+    assert MISSING is not None
+    assert not MISSING
+
+
+def test_an_unpicklable_result_is_not_stored(store, caplog):
+    with caplog.at_level("INFO", logger="compute.store"):
+        assert store.put_result("call-lock", threading.Lock()) is False
+    assert "cannot be pickled" in caplog.text
+    assert store.get_result("call-lock") is MISSING
+    assert not store.has_bytes("call-lock.result")
+    assert store.nbytes == 0
+
+
+@pytest.mark.parametrize("damage", ["flip-a-byte", "truncate", "garbage", "empty"])
+def test_a_corrupted_result_reads_as_missing_and_is_removed(store, damage, caplog):
+    assert store.put_result("call-1", list(range(100)))
+    path = blob_file(store, "call-1.result")
+    data = bytearray(path.read_bytes())
+    if damage == "flip-a-byte":
+        data[-3] ^= 0xFF  # still a pickle: only the checksum can tell
+    elif damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = bytearray(b"\x00not a result" * 20)
+    else:
+        data = bytearray()
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="compute.store"):
+        assert store.get_result("call-1") is MISSING
+    assert "corrupted" in caplog.text
+    assert not path.exists()
+    assert store.put_result("call-1", [1, 2])
+    assert store.get_result("call-1") == [1, 2]
+
+
+def test_bytes_round_trip_and_names_are_checked(store):
+    assert store.get_bytes("movie-1.mp4") is None
+    assert not store.has_bytes("movie-1.mp4")
+    assert store.put_bytes("movie-1.mp4", b"\x00\x01mp4")
+    assert store.get_bytes("movie-1.mp4") == b"\x00\x01mp4"
+    assert store.has_bytes("movie-1.mp4")
+    store.discard_bytes("movie-1.mp4")
+    store.discard_bytes("movie-1.mp4")  # twice: no error
+    assert not store.has_bytes("movie-1.mp4")
+    for suffix in (".result", ".part", ".mp4", ".gif", ".webp", ".movie"):
+        assert store.put_bytes(f"k{suffix}", b"x")
+    for bad in ("movie-1.txt", "movie-1", "../up.mp4", "a/b.gif", ".mp4", "k.frame"):
+        with pytest.raises(ValueError, match="Not a valid entry name"):
+            store.put_bytes(bad, b"x")
+    assert not FrameStore(store.location, max_bytes=10).put_bytes("big.mp4", b"x" * 11)
+
+
+def test_entries_share_the_budget_with_frames_and_are_evicted_lru_with_them(tmp_path):
+    frame = values()
+    location = tmp_path / "store"
+    probe = FrameStore(location)
+    probe.put("probe", frame)
+    size = frame_file(probe, "probe").stat().st_size
+    probe.discard("probe")
+    blob = b"b" * size  # an entry the size of a frame file
+    store = FrameStore(location, max_bytes=int(3.5 * size))
+    ages = iter(range(1000, 10**6, 1000))
+
+    def aged(path: Path) -> None:
+        # Recency is the modification time: set it, rather than trust a coarse clock.
+        stamp = next(ages)
+        os.utime(path, (stamp, stamp))
+
+    store.put("a", frame)
+    aged(frame_file(store, "a"))
+    store.put_bytes("b.mp4", blob)
+    aged(blob_file(store, "b.mp4"))
+    store.put("c", frame)
+    aged(frame_file(store, "c"))
+    assert store.nbytes == 3 * size  # entries count like frames
+    assert store.get("a") is not None  # now the most recent: "b.mp4" is the oldest
+    store.put_bytes("d.gif", blob)  # over the budget: the least recently used goes
+    assert not store.has_bytes("b.mp4")
+    assert store.keys() == ["c", "a"]
+    assert store.has_bytes("d.gif")
+    assert store.nbytes == 3 * size
+
+    for path in (blob_file(store, "d.gif"), frame_file(store, "c"), frame_file(store, "a")):
+        aged(path)  # oldest first: d.gif, c, a
+    assert store.get_bytes("d.gif") == blob  # now the most recent: "c" is the oldest
+    store.put("e", frame)
+    assert store.keys() == ["a", "e"]
+    assert store.has_bytes("d.gif")
+    assert store.nbytes == 3 * size <= store.max_bytes

@@ -8,7 +8,7 @@ import re
 from compute import FractalConfig
 from compute.diagnostics import ExecutionCounter, executed_tasks, start_order
 
-#: A tile's key: ("fractal-tile-<frame key>", "<rows>x<cols>", row, col, attempt).
+#: A tile's key: ("fractal-tile-<frame key>", "<rows>x<cols>", row, col).
 TILE_KEY = re.compile(r"fractal-tile-([a-z]+-[0-9a-f]{24})', '(\d+)x(\d+)'")
 
 
@@ -40,6 +40,10 @@ class Counter:
 
     def keys(self) -> list[str]:
         return [key for key, _ in self.client.sync(executed_tasks, self.client)]
+
+    def executed(self, prefix: str) -> list[str]:
+        """Keys of executed tasks whose name starts with ``prefix``."""
+        return [key for key, _ in self.client.sync(executed_tasks, self.client, prefix)]
 
     def tiles_of(self, config: FractalConfig) -> list[str]:
         """Executed tile tasks of ``config``'s frame (its preview is another frame)."""

@@ -1,0 +1,247 @@
+"""Any Dask work as a job: frames across processes, function calls, delayed graphs, and
+detached jobs, on the real LocalCluster (and, for cross-process keys, a second client and
+a second Python process). Executions are counted on the workers (ExecutionCounter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import operator
+import subprocess
+import sys
+import threading
+import time
+
+import dask
+import pytest
+from distributed import Client
+
+from compute import (
+    FractalConfig,
+    FrameStore,
+    JobCancelled,
+    JobFailed,
+    JobManager,
+    JobRegistry,
+    call_key,
+)
+from compute.diagnostics import executed_tasks
+
+pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
+
+
+def slow(x, delay: float = 0.3):
+    """A pure function that takes a while (module level: importable on the workers)."""
+    time.sleep(delay)
+    return x * 2
+
+
+def fail(x):
+    raise RuntimeError(f"no good: {x}")
+
+
+def view(n: int) -> FractalConfig:
+    return FractalConfig(c_real=-0.7 + n * 1e-3, max_iter=300, width=256, height=256)
+
+
+async def runs(client, prefix: str) -> int:
+    """Tasks whose key starts with ``prefix`` that a worker executed."""
+    return sum(
+        key.startswith(prefix) or prefix in key for key, _ in await executed_tasks(client, "")
+    )
+
+
+async def test_two_processes_asking_for_one_frame_compute_it_once(client, local_cluster):
+    # The defect: tile keys held a per-process attempt counter, so a process that had
+    # served one earlier view named the next frame's tiles differently from one that had
+    # not, and both computed it. Two clients are two processes' engines here.
+    async with Client(
+        local_cluster.scheduler_address, asynchronous=True, set_as_default=False
+    ) as other:
+        mine, theirs = JobManager(client), JobManager(other)
+        await mine.submit(view(1)).result()  # only this side has served an earlier view
+        config = view(2)
+        a, b = mine.submit(config), theirs.submit(config)
+        await asyncio.gather(a.result(), b.result())
+        assert a is not b
+        assert a.key == b.key
+        ran = await runs(client, f"fractal-tile-{config.key}")
+        assert ran == a.parts_total == b.parts_total
+
+
+async def test_a_call_runs_once_reports_running_and_is_then_cached(client, eventually):
+    one, two = JobManager(client), JobManager(client)
+    job = one.submit(slow, 21, delay=1.0)
+    assert job.kind == "call"
+    assert job.key == call_key(slow, 21, delay=1.0)
+    assert two.submit(slow, 21, delay=1.0) is job
+    # Running is the worker's own report (StartReporter), while the call still sleeps.
+    await eventually(lambda: job.state == "running", "the worker to report the start")
+    assert job.parts_done == 0
+    assert await job.result() == 42
+    assert [(p.index, p.value) for p in job.parts] == [(0, 42)]
+    again = JobManager(client).submit(slow, 21, delay=1.0)
+    assert again.state == "cached"
+    assert await again.result() == 42
+    assert await runs(client, job.key) == 1
+
+
+async def test_a_failing_call_fails_with_the_workers_message(client):
+    job = JobManager(client).submit(fail, 7)
+    with pytest.raises(JobFailed, match="no good: 7"):
+        await job.result()
+    assert job.state == "failed"
+    assert "RuntimeError: no good: 7" in job.error
+
+
+async def test_a_new_request_supersedes_a_call_and_cancels_it(client, eventually):
+    manager = JobManager(client)
+    # Four calls to keep both workers busy, so the last one still waits when superseded.
+    busy = [JobManager(client).submit(slow, n, delay=1.5) for n in range(2)]
+    await eventually(lambda: all(b.state == "running" for b in busy), "the workers to be busy")
+    first = manager.submit(slow, 100, delay=1.5)
+    second = manager.submit(slow, 101, delay=0.1)
+    assert first.state == "cancelled"
+    with pytest.raises(JobCancelled):
+        await first.result()
+    assert await second.result() == 202
+    await asyncio.gather(*(b.result() for b in busy))
+    assert await runs(client, first.key) == 0
+
+
+async def test_a_call_without_a_deterministic_key_is_refused_unless_named(client):
+    lock = threading.Lock()
+    manager = JobManager(client)
+    with pytest.raises(ValueError, match=r"deterministic key.*key="):
+        manager.submit(operator.is_, lock, None)
+    named = manager.submit(slow, 1, delay=0.0, key="my-call-1")
+    assert named.key == "my-call-1"
+    assert await named.result() == 2
+    with pytest.raises(ValueError, match="A job key is"):
+        manager.submit(slow, 1, key="../etc/passwd")
+    with pytest.raises(TypeError, match="A job is"):
+        manager.submit(42)
+
+
+async def test_call_keys_are_equal_in_another_process():
+    here = [call_key(slow, 3, delay=0.5), call_key(operator.add, 1, 2)]
+    code = (
+        "import operator, sys; sys.path.insert(0, 'tests/compute'); sys.path.insert(0, '.');"
+        "from test_work import slow; from compute import call_key;"
+        "print(call_key(slow, 3, delay=0.5)); print(call_key(operator.add, 1, 2))"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(child.communicate(), 120)
+    assert child.returncode == 0
+    assert out.decode().split() == here
+    assert here[0] != call_key(slow, 3, delay=0.6)
+    # Parameterized arguments are named by their values, not their generated names.
+    assert call_key(slow, FractalConfig()) == call_key(slow, FractalConfig())
+    assert call_key(slow, FractalConfig()) != call_key(slow, FractalConfig(max_iter=9))
+
+
+async def test_a_graph_streams_its_leaves_and_is_shared(client, eventually):
+    a = dask.delayed(slow, pure=True)(1, delay=0.2)
+    leaves = [dask.delayed(slow, pure=True)(a, delay=d) for d in (0.1, 0.8)]
+    job = JobManager(client).submit(leaves)
+    same = JobManager(client).submit(list(leaves))
+    assert job is same
+    assert (job.kind, job.parts_total) == ("graph", 2)
+    seen = []
+    async for part in job:
+        seen.append((part.index, job.parts_done))
+    # Streamed as they finished: the first leaf arrived while the other still ran.
+    assert sorted(i for i, _ in seen) == [0, 1]
+    assert seen[0][1] == 1
+    assert await job.result() == [4, 4]
+    assert job.parts_started == 2
+    # Every task of the graph ran once, the shared root included.
+    assert await runs(client, "slow-") == 3
+    single = JobManager(client).submit(dask.delayed(slow, pure=True)(5, delay=0.0))
+    assert await single.result() == 10
+
+
+async def test_a_detached_call_runs_to_its_end_whoever_watches(client, tmp_path, eventually):
+    store = FrameStore(tmp_path / "store")
+    async with Client(client.scheduler.address, asynchronous=True) as own:
+        registry = JobRegistry(own, store=store)
+        told = []
+        registry.subscribe(told.append)
+        manager = JobManager(own, registry=registry)
+        job = manager.detach(slow, 8, delay=1.5)
+        key = job.key
+        assert job.detached
+        assert registry.detached == {key: job}
+        # Its record is in the history while it runs (the heartbeat writes it).
+        await eventually(
+            lambda: [r.state for r in store.history()] in (["queued"], ["running"]), "its record"
+        )
+        manager.submit(slow, 9, delay=0.0)  # a manager's new request does not supersede it
+        manager.cancel()
+        del job, manager
+        gc.collect()
+        held = registry.detached[key]  # held by the registry alone
+        assert await held.result() == 16
+        assert key not in registry.detached
+        assert told == [held, held]  # started and ended
+        await registry.flush()
+        (record,) = [r for r in store.history() if r.key == key]
+        assert (record.state, record.detached, record.kind) == ("done", True, "call")
+        # Its result is stored: a fresh registry (a new process) gets it with no task.
+    async with Client(client.scheduler.address, asynchronous=True) as fresh:
+        again = JobRegistry(fresh, store=store).detach(slow, 8, delay=1.5)
+        assert await again.result() == 16
+        assert again.state == "cached"
+    assert await runs(client, key) == 1
+
+
+async def test_an_explicit_cancel_ends_a_detached_job(client, eventually):
+    registry = JobRegistry.for_client(client)
+    job = registry.detach(slow, 77, delay=3.0)
+    await eventually(lambda: job.state == "running", "the call to start")
+    assert registry.cancel(job)
+    assert job.state == "cancelled"
+    assert job.key not in registry.detached
+    assert not registry.cancel(job)
+
+
+async def test_calls_graphs_and_movies_on_a_dask_cli_cluster(external_cluster, tmp_path):
+    # The same contract on `dask scheduler` + `dask worker` processes: state from the
+    # worker's report, de-dup, a detached movie decoded, results stored.
+    from compute.diagnostics import ExecutionCounter
+    from compute.movie import MovieSpec
+    from compute.video import probe
+
+    store = FrameStore(tmp_path / "store")
+    async with Client(external_cluster.address, asynchronous=True) as cli:
+        await cli.wait_for_workers(1)
+        await cli.register_plugin(ExecutionCounter())
+        registry = JobRegistry(cli, store=store)
+        one, two = JobManager(cli, registry=registry), JobManager(cli, registry=registry)
+        # Functions the `dask worker` can import (this test module is not on its path).
+        call = one.submit(time.sleep, 0.5)
+        assert two.submit(time.sleep, 0.5) is call
+        states = []
+        call.param.watch(lambda e: states.append(e.new), "state")
+        assert await call.result() is None
+        assert states == ["running", "done"]
+        root = dask.delayed(operator.mul, pure=True)(2, 2)
+        graph = one.submit([dask.delayed(operator.add, pure=True)(root, n) for n in (1, 2, 3)])
+        assert await graph.result() == [5, 6, 7]
+        spec = MovieSpec(
+            start=FractalConfig(max_iter=50),
+            end=FractalConfig(max_iter=150, x_range=(-0.4, 0.4), y_range=(-0.4, 0.4)),
+            frames=6,
+            width=48,
+            height=48,
+        )
+        movie = await registry.detach(spec).result()
+        assert probe(movie.data("mp4")).frames == 6
+        await registry.flush()
+        assert await runs(cli, call.key) == 1
+        assert store.get_result(call.key) is None  # stored: None, not MISSING
+        kinds = [r.kind for r in store.history()]
+        assert set(kinds) == {"call", "graph", "movie"}
