@@ -4,6 +4,7 @@ from .controls import FractalControls
 from .dashboard import DaskDashboard, dashboard_base
 from .explorer import FractalExplorer, prestart, shared_connection
 from .history import JobHistory
+from .movies import MovieStudio
 from .status import JobStatus
 from .view import FractalView
 
@@ -14,6 +15,7 @@ __all__ = [
     "FractalView",
     "JobHistory",
     "JobStatus",
+    "MovieStudio",
     "dashboard_base",
     "prestart",
     "shared_connection",

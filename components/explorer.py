@@ -13,13 +13,15 @@ import param
 from panel.io.document import hold
 from tornado.ioloop import IOLoop
 
-from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
+from compute import ClusterConnection, FractalConfig, FrameStore, Job, JobRecord, to_png
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
+from compute.movie import MovieSpec
 from compute.session import RenderSession
 
 from .controls import FractalControls
 from .dashboard import DaskDashboard
 from .history import JobHistory
+from .movies import MovieStudio
 from .status import JobStatus
 from .view import FractalView
 
@@ -189,6 +191,11 @@ class FractalExplorer(pn.viewable.Viewer):
                 preview_edge=self.preview_edge,
                 normalization=self.config.normalization,
             )
+        self.movies = MovieStudio(current=lambda: self.config, registry=self.session.registry)
+        self._unsubscribe = None
+        # This session's own: a notification for a movie that another session's request
+        # finished must appear here, not in whichever session's callback is running.
+        self._notifications = pn.state.notifications
         self._watchdog_cb = None
         # The served document, if any: what the session writes to the page goes there in
         # one next-tick callback per tick (see _later).
@@ -287,7 +294,7 @@ class FractalExplorer(pn.viewable.Viewer):
             pn.Row(
                 pn.Column(self.controls, width=340),
                 self.image,
-                pn.Column(self.dashboard, width=420),
+                pn.Column(self.movies, self.dashboard, width=420),
             ),
             self.history,
         )
@@ -305,15 +312,18 @@ class FractalExplorer(pn.viewable.Viewer):
         self.watchdog = "watching"
         self._watchdog_cb = pn.state.add_periodic_callback(self.check_cluster, period=1000)
         pn.state.execute(self.render)
+        pn.state.execute(self._watch_movies)
 
     def close(self) -> None:
         """Stop this explorer's work (a closed tab): cancel its jobs unless others want them."""
         self.watchdog = "closed"
         if self._watchdog_cb is not None:
             self._watchdog_cb.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self.session.close()
 
-    def _stored_history(self) -> list[dict]:
+    def _stored_history(self) -> list[JobRecord]:
         # Read while the session is built, so that the page's table starts with these rows:
         # replacing a Tabulator's rows again while the browser still builds it could leave
         # the browser showing the first set only (seen in about 1 of 3 page loads).
@@ -324,7 +334,7 @@ class FractalExplorer(pn.viewable.Viewer):
         except Exception as exc:  # an unreachable store costs the history, not the app
             logger.warning("reading the job history from %r failed: %s", self.store, exc)
             return []
-        return JobHistory.readable(records)
+        return records
 
     # -- user actions -----------------------------------------------------------------------------
     async def render(self) -> Job | None:
@@ -397,13 +407,21 @@ class FractalExplorer(pn.viewable.Viewer):
         record = event.new
         if record is None:
             return
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()}
+        if record.kind not in ("frame", "movie"):  # a call or a graph: nothing to show
+            self._notify("info", f"A {record.kind} job has no view to restore.")
+            self.history.selected = None
+            return
         try:
-            FractalConfig(**values)
+            restored = record.restore()
         except ValueError as exc:
             self.session.refuse(exc)
             return
-        self.config.param.update(**values)
+        if isinstance(restored, MovieSpec):
+            pn.state.execute(functools.partial(self.movies.open, restored))
+        else:
+            self.config.param.update(
+                **{k: v for k, v in restored.param.values().items() if k != "name"}
+            )
         self.history.selected = None  # so that clicking the same row again restores again
 
     # -- watchers: the session out, to what is drawn -------------------------------------------
@@ -450,6 +468,35 @@ class FractalExplorer(pn.viewable.Viewer):
         if event.new and self.dashboard.link is None and self.cluster_status == "connected":
             self.dashboard.link = self.connection.dashboard_link
 
+    async def _watch_movies(self) -> None:
+        """Follow the movies of every session: in flight now, and each as it ends."""
+        registry = await self.session.registry()
+        if registry is None or self.watchdog == "closed" or self._unsubscribe is not None:
+            return
+        self._unsubscribe = registry.subscribe(self._detached_changed)
+        movies = [j for j in registry.detached.values() if j.kind == "movie"]
+        if movies and self.movies.job is None:
+            newest = max(movies, key=lambda j: j.submitted_at)
+            self._later("movie", lambda: self.movies.follow(newest))
+
+    def _detached_changed(self, job: Job) -> None:
+        # Called on the loop from whichever session's work started or ended the job.
+        if job.kind == "movie" and self.watchdog != "closed":
+            self._later(("movie", job.key, job.done), functools.partial(self._movie_changed, job))
+
+    def _movie_changed(self, job: Job) -> None:
+        shown = self.movies.job
+        if shown is None or shown.done or shown is job:
+            self.movies.follow(job)
+        if job.done:
+            self.history.add(job.record())
+            kind, said = {
+                "done": ("success", "finished"),
+                "cancelled": ("warning", "was cancelled"),
+                "failed": ("error", f"failed: {job.error}"),
+            }.get(job.state, ("info", job.state))
+            self._notify(kind, f"Movie {said}: {job.summary}")
+
     def _cluster_unreachable(self, event) -> None:
         if event.new:
             self.cluster_error = event.new
@@ -488,7 +535,7 @@ class FractalExplorer(pn.viewable.Viewer):
     # -- feedback --------------------------------------------------------------------------------
     def _notify(self, kind: str, text: str) -> None:
         logger.info("%s: %s", kind, text)
-        notifications = pn.state.notifications
+        notifications = self._notifications
         if notifications is not None:
             getattr(notifications, kind)(text, duration=4000 if kind != "error" else 0)
 
