@@ -21,11 +21,12 @@ What makes it a movie a person wants to watch:
   over the budget of frames, pixels or pixel-iterations.
 
 What a movie keeps (measured in ``bench/movie.py``): float64 frames are 8 bytes a pixel
-(300 frames of 1024x1024 are 2.4 GiB, over the store's default bound), so a movie stores
+(300 frames of 1024x1024 are 2.3 GiB, over the store's default bound), so a movie stores
 its frames as **one-byte colour indices**, zlib-compressed (``<frames key>-<k>.part``),
-and its encoded files (MP4, GIF, WebP). Indices do not depend on the colormap or the
-frame rate: a movie that differs only in those reuses every frame, and a movie asked for
-again after its process stopped resumes from the frames it had finished. Frames the
+and its encoded files (MP4, GIF, WebP); the process also keeps the indices of its recent
+movies in its memory cache. Indices do not depend on the colormap or the frame rate: a
+movie that differs only in those reuses every frame, and a movie asked for again after
+its process stopped resumes from the frames it had finished. Frames the
 store holds as float64 (a view explored in the app) are reused too: no task for them.
 
 Frames are gathered to the server as they finish, so a worker killed mid-movie costs
@@ -384,9 +385,15 @@ class _MovieDriver(Driver):
                 job._fill(movie)
                 job._finish("cached")
                 return
-        configs = spec.frame_configs()
+        # In a thread: hundreds of configs cost tens of milliseconds the loop has not.
+        configs = await asyncio.to_thread(spec.frame_configs)
         frames: dict[int, np.ndarray] = {}
-        if store is not None:
+        # This process's memory first (a movie in another colormap or frame rate made
+        # these indices), then the store (an earlier process's, or a movie interrupted).
+        kept = registry.cache.get(spec.frames_key)
+        if isinstance(kept, tuple) and len(kept) == len(configs):
+            frames.update(enumerate(kept))
+        elif store is not None:
             frames.update(await asyncio.to_thread(self._stored_parts, configs))
         fit = None
         if len(frames) < len(configs):
@@ -408,7 +415,9 @@ class _MovieDriver(Driver):
             self._submit_frames(configs, missing, fit)
             await self._gather_all(lambda k: self._collect(k, frames), missing)
         job.phase = "encoding"
-        movie = await asyncio.to_thread(self._encode, [frames[k] for k in range(len(configs))])
+        indices = tuple(frames[k] for k in range(len(configs)))
+        registry.cache.put(spec.frames_key, indices)
+        movie = await asyncio.to_thread(self._encode, list(indices))
         job._value = movie
         job._finish("done")
 
@@ -424,7 +433,7 @@ class _MovieDriver(Driver):
         values = await future
         self._futures.pop("fit", None)
         future.release()
-        return Normalizer.fit(values, spec.normalization)
+        return await asyncio.to_thread(Normalizer.fit, values, spec.normalization)
 
     def _submit_frames(self, configs, missing: list[int], fit: Normalizer) -> None:
         spec, job = self.job.spec, self.job

@@ -137,6 +137,18 @@ async def test_a_movie_renders_with_one_colour_fit_and_decodes(client):
 
 @pytest.mark.cluster
 @pytest.mark.asyncio
+async def test_another_colormap_reuses_the_frames_without_a_store(client):
+    spec = small(frames=6)
+    await JobManager(client).submit(spec).result()
+    job = JobManager(client).submit(small(frames=6, colormap="bgy", fps=30))
+    movie = await job.result()
+    assert job.state == "done"  # encoded anew, from the indices kept in memory
+    assert probe(movie.data("gif")).frames == 6
+    assert await frame_runs(client, spec) == 6
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
 async def test_identical_movies_share_a_job_across_clients_and_reuse_frames(
     client, local_cluster, tmp_path
 ):
