@@ -321,6 +321,7 @@ class FractalExplorer(pn.viewable.Viewer):
             self._watchdog_cb.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self.movies.close()
         self.session.close()
 
     def _stored_history(self) -> list[JobRecord]:

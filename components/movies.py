@@ -9,6 +9,7 @@ row), and identical requests share one job. This module only turns widgets into 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,12 @@ class MovieStudio(pn.viewable.Viewer):
     state = param.Selector(default="idle", objects=list(STUDIO_STATES), doc="Where it stands.")
     progress = param.String(default="", doc="The movie's progress in words.")
     message = param.String(default="", doc="Why a request was refused, if it was.")
+    interval = param.Number(
+        default=0.25,
+        bounds=(0, 5),
+        doc="Seconds between two drawings of progress (a movie reports every frame, some "
+        "dozens a second); its end is drawn at once.",
+    )
     make = param.Event(doc="Pressed: make a movie of the current settings.")
     cancel = param.Event(doc="Pressed: cancel the movie shown (for every session).")
     start_here = param.Event(doc="Pressed: start the zoom from the current view.")
@@ -69,6 +76,7 @@ class MovieStudio(pn.viewable.Viewer):
         super().__init__(**params)
         self._current, self._registry = current, registry
         self._watcher = None
+        self._pending: asyncio.TimerHandle | None = None
         self._shown_key: str | None = None
         self._player = pn.pane.Video(
             None, loop=True, autoplay=True, muted=True, width=380, visible=False,
@@ -162,10 +170,34 @@ class MovieStudio(pn.viewable.Viewer):
         if self.job is job:
             self._draw()
             return
+        self.close()
+        self.job = job
+        self._watcher = job.param.watch(self._changed, ["state", "parts_done", "phase"])
+        self._draw()
+
+    def close(self) -> None:
+        """Stop following the job shown (a closed session: the job goes on without it)."""
         if self._watcher is not None and self.job is not None:
             self.job.param.unwatch(self._watcher)
-        self.job = job
-        self._watcher = job.param.watch(lambda *_: self._draw(), ["state", "parts_done", "phase"])
+        self._watcher = None
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def _changed(self, *_events) -> None:
+        job = self.job
+        if job is None:
+            return
+        if job.done or not self.interval:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            self._draw()
+        elif self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self.interval, self._draw_late)
+
+    def _draw_late(self) -> None:
+        self._pending = None
         self._draw()
 
     def _draw(self) -> None:

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
 # A view a few zooms deep whose movie takes seconds on one single-threaded worker.
 END = FractalConfig(
-    c_real=-0.8, c_imag=0.156, max_iter=1500, width=512, height=512,
+    c_real=-0.8, c_imag=0.156, max_iter=2500, width=512, height=512,
     x_range=(-0.1, 0.1), y_range=(-0.1, 0.1),
 )  # fmt: skip
 
@@ -47,7 +47,7 @@ def test_a_movie_outlives_its_tab_finishes_in_another_and_plays(tabs, external_a
     first.goto(link(external_app, **view_of(END)))
     wait_state(first, "done", "cached")
     counter.reset()
-    first.locator(".movie-studio input").first.fill("30")  # frames
+    first.locator(".movie-studio input").first.fill("80")  # frames
     first.locator(".movie-studio input").first.press("Enter")
     first.locator(".make-movie button").click()
     wait_text(first, ".movie-progress", "frame ")
@@ -62,21 +62,21 @@ def test_a_movie_outlives_its_tab_finishes_in_another_and_plays(tabs, external_a
     second.goto(link(external_app, **view_of(END)))
     wait_state(second, "done", "cached")
     # The new session shows the movie in flight, then its end: notification, history row.
-    wait_text(second, ".movie-progress", "30 frames", timeout=60)
+    wait_text(second, ".movie-progress", "80 frames", timeout=60)
     wait_text(second, ".movie-progress", "done in", timeout=180)
     wait_text(second, ".job-history", "movie:")
     wait_text(second, ".bk-notification, .notyf", "Movie finished")
     wait_until(lambda: video_playing(second), "the video to play")
     ran = counter.executed("fractal-movieframe")
-    assert len(ran) == 30  # each frame once: closing the tab cost nothing
+    assert len(ran) == 80  # each frame once: closing the tab cost nothing
     with second.expect_download() as download:
         second.locator(".download-gif button, .download-gif a").first.click()
     info = probe(download.value.path().read_bytes())
-    assert (info.format, info.frames) == ("gif", 30)
+    assert (info.format, info.frames) == ("gif", 80)
     with second.expect_download() as download:
         second.locator(".download-mp4 button, .download-mp4 a").first.click()
     info = probe(download.value.path().read_bytes())
-    assert (info.codec, info.frames, info.width, info.height) == ("h264", 30, 384, 384)
+    assert (info.codec, info.frames, info.width, info.height) == ("h264", 80, 384, 384)
 
 
 def test_a_movie_too_deep_for_float64_is_refused_with_a_message(page, external_app):
