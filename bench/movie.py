@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from distributed import Client
 
-from compute import FractalConfig, FrameStore, JobRegistry, render
+from compute import FractalConfig, FrameStore, JobManager, JobRegistry, render
 from compute.cluster import local_cluster
 from compute.colour import Normalizer, lookup_table
 from compute.diagnostics import ExecutionCounter, KernelWarmup, executed_tasks, task_spans
@@ -376,6 +376,40 @@ def loop_lag(lags: list[dict], idle: list[float]) -> None:
     )
 
 
+async def beside(address: str, args) -> None:
+    """An explorer's frame alone, and while a movie renders: movies go behind it."""
+    light = FractalConfig(c_real=-0.7, c_imag=0.27, max_iter=300, width=512, height=512)
+    alone, meanwhile = [], []
+    for n in range(args.repeats):
+        async with fresh_client(address) as client:
+            registry = JobRegistry(client)
+            config = light.copy(c_real=-0.7 + n * 1e-3)
+            started = time.perf_counter()
+            await JobManager(client, registry=registry).submit(config).result()
+            alone.append(time.perf_counter() - started)
+            # A movie of its own each time (another end), so that nothing is cached.
+            end = FractalConfig(
+                x_range=(-0.1, 0.1), y_range=(-0.1, 0.1), max_iter=args.end_iter + n + 1
+            )
+            movie = registry.detach(movie_spec(args, end=end))
+            busy = asyncio.Event()  # the workers are busy with its frames
+            movie.param.watch(lambda e, busy=busy: e.new >= 2 and busy.set(), "parts_done")
+            await busy.wait()
+            config = light.copy(c_real=-0.6 - n * 1e-3)
+            started = time.perf_counter()
+            await JobManager(client, registry=registry).submit(config).result()
+            meanwhile.append(time.perf_counter() - started)
+            registry.cancel(movie)
+    print("5. An explorer's 512x512 frame (submit to done), alone and while a movie renders")
+    print(f"  alone                 {spread(alone)}")
+    print(
+        f"  while a movie renders {spread(meanwhile)} "
+        f"({statistics.median(meanwhile) / statistics.median(alone):.2f}x): its tiles go "
+        "first, after the movie frames already running"
+    )
+    print()
+
+
 async def main(args) -> None:
     spec = movie_spec(args)
     warm_up()  # this process's kernels, for the in-process baseline
@@ -401,6 +435,8 @@ async def main(args) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-movie-") as store_dir:
             await again(address, args, spec, store_dir, runs)
         loop_lag(lags, idle)
+        print()
+        await beside(address, args)
         print(f"(load average at the end {os.getloadavg()[0]:.2f})")
     finally:
         await asyncio.to_thread(cluster.close)

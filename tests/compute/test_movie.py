@@ -267,7 +267,8 @@ async def test_a_server_killed_mid_movie_leaves_it_interrupted_and_it_resumes(
                 break
         await eventually(
             lambda: (
-                len([n for n in os.listdir(tmp_path / "store" / "blobs") if ".part" in n]) >= 6
+                len([n for n in os.listdir(tmp_path / "store" / "blobs") if n.endswith(".part")])
+                >= 6
             ),
             "frames in the store",
         )
@@ -278,7 +279,13 @@ async def test_a_server_killed_mid_movie_leaves_it_interrupted_and_it_resumes(
     assert (record.key, record.state, record.kind) == (spec.key, "interrupted", "movie")
     assert "stopped" in record.error
     assert math.isclose(record.restore().zoom, spec.zoom)
-    stored = len([n for n in os.listdir(tmp_path / "store" / "blobs") if ".part" in n])
+    stored = len([n for n in os.listdir(tmp_path / "store" / "blobs") if n.endswith(".part")])
+
+    async def idle():  # the dead process's frames still running finish first
+        counts = await client.run(lambda dask_worker: len(dask_worker.state.tasks))
+        return not any(counts.values())
+
+    await eventually(idle, "the workers to finish what the dead process asked for")
     before = await frame_runs(client, spec)
     job = JobRegistry.for_client(client, store=store).detach(record.restore())
     movie = await job.result()
