@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from compute import FractalConfig
+from components import FractalExplorer
+from compute import ClusterConnection, FractalConfig, FrameStore
+from compute.diagnostics import ExecutionCounter, executed_tasks
 from compute.video import probe
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
@@ -68,3 +70,42 @@ async def test_a_refused_movie_says_why_and_asks_nothing(explorers):
     assert studio.state == "refused"
     assert "budget" in studio.message or "Mpx" in studio.message
     assert studio.job is None
+
+
+async def test_after_a_restart_the_history_lists_a_movie_and_it_plays(
+    local_cluster, tmp_path, eventually
+):
+    """Two explorers on two connections, one after the other: a server and its restart."""
+    store = FrameStore(tmp_path / "store")
+    connection = ClusterConnection(address=local_cluster.scheduler_address)
+    explorer = FractalExplorer(config=VIEW.copy(), connection=connection, store=store)
+    try:
+        await explorer._watch_movies()
+        explorer.movies.param.update(frames=8, edge=128)
+        await explorer.movies._make()
+        job = explorer.movies.job
+        await job.result()
+        await (await explorer.session.registry()).flush()
+    finally:
+        explorer.close()
+        await connection.close()
+
+    connection = ClusterConnection(address=local_cluster.scheduler_address)
+    explorer = FractalExplorer(config=VIEW.copy(), connection=connection, store=store)
+    try:
+        client = await connection.client()
+        await client.register_plugin(ExecutionCounter())
+        (record,) = [r for r in explorer.history.records if r.kind == "movie"]
+        assert (record.key, record.state, record.parts_done) == (job.key, "done", 8)
+        explorer.history._table._handle_msg({"row": explorer.history.records.index(record)})
+        # The click asks for it in a task of its own.
+        await eventually(
+            lambda: explorer.movies.job is not None and explorer.movies.job.done, "the movie"
+        )
+        assert explorer.movies.job.state == "cached"
+        assert explorer.movies._player.visible
+        assert probe(explorer.movies._file("mp4").getvalue()).frames == 8
+        assert await executed_tasks(client, "fractal-movieframe") == []
+    finally:
+        explorer.close()
+        await connection.close()
