@@ -193,6 +193,7 @@ class FractalExplorer(pn.viewable.Viewer):
             )
         self.movies = MovieStudio(current=lambda: self.config, registry=self.session.registry)
         self._unsubscribe = None
+        self._movie_registry = None
         # This session's own: a notification for a movie that another session's request
         # finished must appear here, not in whichever session's callback is running.
         self._notifications = pn.state.notifications
@@ -321,6 +322,7 @@ class FractalExplorer(pn.viewable.Viewer):
             self._watchdog_cb.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self._movie_registry = None
         self.movies.close()
         self.session.close()
 
@@ -472,8 +474,12 @@ class FractalExplorer(pn.viewable.Viewer):
     async def _watch_movies(self) -> None:
         """Follow the movies of every session: in flight now, and each as it ends."""
         registry = await self.session.registry()
-        if registry is None or self.watchdog == "closed" or self._unsubscribe is not None:
+        if registry is None or self.watchdog == "closed" or registry is self._movie_registry:
             return
+        # A new registry after an outage (a new client): follow its movies instead.
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._movie_registry = registry
         self._unsubscribe = registry.subscribe(self._detached_changed)
         movies = [j for j in registry.detached.values() if j.kind == "movie"]
         if movies and self.movies.job is None:
@@ -520,6 +526,8 @@ class FractalExplorer(pn.viewable.Viewer):
                 self.dashboard.link = link
             if was != "connected":
                 self.session.resume()
+                if was != "idle":
+                    pn.state.execute(self._watch_movies)
             return
         if status in ("lost", "reconnecting") and self.watchdog == "watching":
             self.cluster_error = self.connection.error or "The scheduler stopped answering."

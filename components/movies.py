@@ -118,7 +118,7 @@ class MovieStudio(pn.viewable.Viewer):
         ValueError
             Saying what to change (too deep, over budget, another fractal).
         """
-        end = self._current()
+        end = self._current().copy()  # a snapshot: the view on screen goes on changing
         start = self.start
         if start is None:
             start = end.copy(

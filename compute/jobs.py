@@ -35,15 +35,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import re
+import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import cloudpickle
 import dask
 import numpy as np
 import param
@@ -74,6 +78,10 @@ STATES = ("queued", "running", "done", "cancelled", "failed", "cached")
 FINAL_STATES = frozenset({"done", "cancelled", "failed", "cached"})
 #: States in which a job is, or will be, a result: a repeated request reuses it.
 LIVE_STATES = frozenset({"queued", "running", "done", "cached"})
+#: Dask priority of background work (calls, graphs, movies): below every interactive
+#: tile, whose priorities are minus a wall-clock-anchored tag (about -2e9), so that
+#: exploring stays responsive while background work fills the gaps.
+BACKGROUND_PRIORITY = -1e12
 #: Characters allowed in a job key (it names files in the store).
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
@@ -146,6 +154,9 @@ class Job(param.Parameterized):
         self._on_final: Callable[[Job], None] | None = None
         self._persist = True
         self._value: Any = None
+        #: Parts that were already done when it started (resumed from a store): not
+        #: counted in its pace.
+        self._baseline = 0
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -168,10 +179,11 @@ class Job(param.Parameterized):
     @property
     def eta(self) -> float | None:
         """Seconds left, estimated from the pace of the parts finished so far (or None)."""
-        if self.done or not self.parts_done or self.started_at is None:
+        paced = self.parts_done - self._baseline
+        if self.done or paced <= 0 or self.started_at is None:
             return None
         spent = time.time() - self.started_at
-        return spent / self.parts_done * (self.parts_total - self.parts_done)
+        return spent / paced * (self.parts_total - self.parts_done)
 
     @property
     def parts(self) -> list:
@@ -534,6 +546,16 @@ def _checked(key: str) -> str:
     return key
 
 
+def _apply(payload: bytes):
+    # The task Dask runs. The call travels pickled, from the moment it was asked for:
+    # Dask pickles a task's arguments only when it sends them, so an array changed by
+    # the caller after submit() would have been computed, and stored under the key of
+    # the values asked for. And the function's keyword arguments never meet
+    # Client.submit's own (retries=, priority=, workers= would be Dask's, not passed on).
+    fn, args, kwargs = cloudpickle.loads(payload)
+    return fn(*args, **kwargs)
+
+
 class CallWork(Work):
     """A pure function call, computed once per key."""
 
@@ -549,8 +571,10 @@ class CallWork(Work):
         )
 
     def driver(self, job: TaskJob, registry: JobRegistry) -> Driver:
+        payload = cloudpickle.dumps((self.fn, self.args, self.kwargs))
+
         def submit(client):
-            return [client.submit(self.fn, *self.args, key=self.key, pure=True, **self.kwargs)]
+            return [client.submit(_apply, payload, key=self.key)]
 
         return _TaskDriver(job, registry, submit)
 
@@ -564,6 +588,9 @@ class GraphWork(Work):
         if not leaves or not all(isinstance(d, Delayed) for d in leaves):
             raise TypeError("A graph job is a dask.delayed object or a non-empty list of them.")
         self.leaves, self.single = leaves, single
+        # Dask's delayed keys are random unless pure=True or dask_key_name: such a graph
+        # never meets its twin, and its stored result would never be read again.
+        self.named = key is not None
         self.key = (
             _checked(key) if key is not None else f"graph-{tokenize([d.key for d in leaves])}"
         )
@@ -579,6 +606,7 @@ class GraphWork(Work):
         )
 
     def driver(self, job: TaskJob, registry: JobRegistry) -> Driver:
+        job._persist = self.named
         return _TaskDriver(job, registry, lambda client: client.compute(self.leaves))
 
 
@@ -773,16 +801,16 @@ class _TaskDriver(Driver):
 
     async def run(self) -> None:
         job, registry = self.job, self.registry
-        if registry.store is not None:
+        if registry.store is not None and job._persist:
             found = await registry._stored_result(job.key)
             if found is not MISSING:
                 job._fill(found)
                 job._finish("cached")
                 return
-        await registry._reporting()
+        registry._reporting_soon()
         # The annotation travels with every task to its worker, where StartReporter
         # reports the task's start under the job's key: "running" is the worker's word.
-        with dask.annotate(**{JOB_ANNOTATION: job.key}):
+        with dask.annotate(**{JOB_ANNOTATION: job.key}, priority=BACKGROUND_PRIORITY):
             futures = self._submit(registry.client)
         self._futures = dict(enumerate(futures))
         await self._gather_all(self._collect, list(self._futures))
@@ -861,6 +889,7 @@ class JobRegistry:
         self.detached: dict[str, Job] = {}
         self._writes: set[asyncio.Future] = set()
         self._beats: set[asyncio.Future] = set()
+        self._record_lock = threading.Lock()
         self._virtual = 0.0
         #: Each owner's finish tag: where its next job's tiles start, at the earliest.
         self._finish: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -887,7 +916,7 @@ class JobRegistry:
         job = self.jobs.get(key)
         # A tile of a job superseded a moment ago may still start (the worker had it in
         # hand): it costs its owners their turn all the same.
-        charge = self._charges.get(key)
+        charge = self._charges.get((key, msg.get("grid")))
         if charge is not None:
             tags, payers = charge
             span = tags.get((msg["row"], msg["col"]))
@@ -896,7 +925,8 @@ class JobRegistry:
                 self._virtual = max(self._virtual, start)
                 for owner in payers:
                     self._finish[owner] = max(self._finish.get(owner, finish), finish)
-        if job is not None:
+        # A tile of an earlier job for this frame on another grid is not one of this job's.
+        if job is not None and f"{job.grid[0]}x{job.grid[1]}" == msg.get("grid"):
             job._part_started((msg["row"], msg["col"]))
 
     def _on_job_started(self, event) -> None:
@@ -913,14 +943,19 @@ class JobRegistry:
         else:
             job._running()
 
-    async def _reporting(self) -> None:
-        """Have every worker report the start of annotated tasks (once per registry)."""
+    def _reporting_soon(self) -> None:
+        """Have every worker report the start of annotated tasks (once per registry).
+
+        Not awaited: a task that starts before the plugin is in place reads "running"
+        when its first part arrives instead.
+        """
         if self._reporter is None:
             self._reporter = asyncio.ensure_future(self.client.register_plugin(StartReporter()))
-        try:
-            await asyncio.shield(self._reporter)
-        except Exception:  # the job still runs; it reads "running" at its first part
-            logger.warning("registering the start reporter failed", exc_info=True)
+            self._reporter.add_done_callback(self._reported)
+
+    def _reported(self, future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("registering the start reporter failed: %s", future.exception())
             self._reporter = None
 
     # -- fair queuing of tiles ---------------------------------------------------------------
@@ -968,8 +1003,9 @@ class JobRegistry:
         return spans
 
     def _charge(self, job: FrameJob) -> None:
-        self._charges[job.key] = (job._tags, weakref.WeakSet())
-        self._charges.move_to_end(job.key)
+        key = (job.key, "{}x{}".format(*job.grid))
+        self._charges[key] = (job._tags, weakref.WeakSet())
+        self._charges.move_to_end(key)
         while len(self._charges) > self.CHARGES_KEPT:
             self._charges.popitem(last=False)
 
@@ -1011,9 +1047,10 @@ class JobRegistry:
                 job._driver.start()
         if owner is not None:
             job._owners.add(owner)
-            charge = self._charges.get(key)
-            if charge is not None and charge[0] is getattr(job, "_tags", None):
-                charge[1].add(owner)
+            if isinstance(job, FrameJob):
+                charge = self._charges.get((key, "{}x{}".format(*job.grid)))
+                if charge is not None and charge[0] is job._tags:
+                    charge[1].add(owner)
         return job
 
     def release(self, job: Job, owner) -> bool:
@@ -1097,9 +1134,21 @@ class JobRegistry:
             except Exception:  # one listener's failure must not stop the others'
                 logger.exception("a listener of detached jobs failed")
 
+    def _write_record(self, job: Job, writer: str) -> None:
+        """Write ``job``'s record (in a thread): one at a time, so that a heartbeat's
+        "running" can never land after the record of its end."""
+        record = job.record()
+
+        def write():
+            with self._record_lock:
+                if record.ended or not job.done:
+                    self.store.add_record(record, writer=writer)
+
+        self.in_background(write)
+
     async def _heartbeat(self, job: Job) -> None:
         while not job.done:
-            self.in_background(self.store.add_record, job.record())
+            self._write_record(job, "detached")
             ending = asyncio.ensure_future(job.wait())
             try:
                 await asyncio.wait({ending}, timeout=self.HEARTBEAT)
@@ -1117,7 +1166,7 @@ class JobRegistry:
         if job.detached:
             self.detached.pop(job.key, None)
             if self.store is not None:
-                self.in_background(self.store.add_record, job.record())
+                self._write_record(job, "detached")
             self._announce(job)
 
     async def _stored_result(self, key: str):
@@ -1182,6 +1231,9 @@ class JobManager:
         self.registry = registry if registry is not None else JobRegistry.for_client(client)
         self.history = history
         self.job: Job | None = None
+        # Its own records: two consumers of one job each keep theirs (one may have let it
+        # go as cancelled while the other saw it done).
+        self._writer = uuid.uuid4().hex[:12]
 
     def submit(self, work, /, *args, key: str | None = None, **kwargs) -> Job:
         """Request work; returns its job at once.
@@ -1272,4 +1324,7 @@ class JobManager:
 
     def _log(self, job: Job, state: str | None = None) -> None:
         if self._logging:
-            self.registry.in_background(self.registry.store.add_record, job.record(state))
+            self.registry.in_background(
+                functools.partial(self.registry.store.add_record, writer=self._writer),
+                job.record(state),
+            )

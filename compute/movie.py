@@ -42,6 +42,7 @@ import io
 import json
 import logging
 import math
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -51,7 +52,7 @@ import param
 
 from .colour import COLORMAPS, NORMALIZATIONS, Normalizer, lookup_table
 from .config import PIXEL_BUDGET, FractalConfig
-from .jobs import Driver, Job, JobRegistry, Part, Work
+from .jobs import BACKGROUND_PRIORITY, Driver, Job, JobRegistry, Part, Work
 from .reports import JOB_ANNOTATION, report_part
 from .tiles import render
 from .video import FORMATS, encode
@@ -72,11 +73,6 @@ FIT_SAMPLES = 24
 PREVIEW_EDGE = 64
 #: The largest edge of the GIF and WebP versions (a GIF of full-size frames is huge).
 ANIMATION_EDGE = 480
-#: Dask priority of movie frames: below every interactive tile (their priorities are
-#: minus a wall-clock-anchored tag, about -2e9), so exploring stays responsive while a
-#: movie renders in the gaps.
-BACKGROUND_PRIORITY = -1e12
-
 MOVIE_PHASES = ("fitting", "rendering", "encoding")
 
 
@@ -305,7 +301,9 @@ class MovieJob(Job):
             spec.key,
             kind="movie",
             summary=spec.summary(),
-            spec=spec,
+            # A copy, as a frame job's config is: the caller's spec may change afterwards
+            # (and may hold a session's live views).
+            spec=MovieSpec.from_dict(spec.to_dict()),
             parts_total=spec.frames,
             **params,
         )
@@ -319,8 +317,13 @@ class MovieJob(Job):
         return self._value if self.state in ("done", "cached") else None
 
     def _fill(self, movie: Movie) -> None:
+        # A finished movie's frames are not kept with it: a cached movie has no parts.
         self._value = movie
-        self.param.update(parts_done=self.parts_total, phase="encoding")
+        self.param.update(
+            parts_done=self.parts_total,
+            phase="encoding",
+            started_at=self.started_at or time.time(),
+        )
 
     def describe(self) -> str:
         """``"frame 12 of 48, about 9 s left"``, ``"encoding"``, or the job's own words."""
@@ -407,6 +410,7 @@ class _MovieDriver(Driver):
             frames.update(
                 await asyncio.to_thread(self._stored_values, configs, frames, cached, fit)
             )
+        job._baseline = len(frames)
         for k in sorted(frames):
             job._part_done(Part(k, frames[k]), k)
         job.phase = "rendering"
@@ -425,7 +429,8 @@ class _MovieDriver(Driver):
         spec = self.job.spec
         step = max(1, len(configs) // FIT_SAMPLES)
         sample = [c.preview(PREVIEW_EDGE) for c in configs[::step]] + [configs[-1].preview(64)]
-        with dask.annotate(**{JOB_ANNOTATION: self.job.key}):
+        self.registry._reporting_soon()
+        with dask.annotate(**{JOB_ANNOTATION: self.job.key}, priority=BACKGROUND_PRIORITY):
             future = self.registry.client.submit(
                 movie_sample, sample, key=f"fractal-moviefit-{spec.frames_key}", pure=False
             )
@@ -465,7 +470,8 @@ class _MovieDriver(Driver):
         store = self.registry.store
         if store is not None:
             name = f"{self.job.spec.frames_key}-{k:05d}.part"
-            self.registry.in_background(store.put_bytes, name, _pack(indices))
+            # Compressed in the write's thread too: a large frame costs milliseconds.
+            self.registry.in_background(lambda: store.put_bytes(name, _pack(indices)))
 
     # -- in threads ------------------------------------------------------------------------
     def _stored_movie(self) -> Movie | None:

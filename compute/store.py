@@ -371,21 +371,24 @@ class FrameStore:
             return MISSING
 
     # -- history -----------------------------------------------------------------------------
-    def add_record(self, record: JobRecord) -> None:
-        """Add a job record to the history, or replace the earlier one of the same job.
+    def add_record(self, record: JobRecord, *, writer: str = "") -> None:
+        """Add a job record to the history, or replace the earlier one of the same run.
 
-        Each record is its own small file named by its submission time and key: processes
-        never contend for one file, an object store needs no append, and a detached job's
-        later records of the same run replace its earlier ones.
+        Each record is its own small file named by its submission time, its key and its
+        ``writer`` (a consumer, or a detached job's registry): processes never contend for
+        one file, an object store needs no append, and a writer's later records of the
+        same run replace its earlier ones. Beyond :attr:`max_records`, the records
+        written longest ago go (a long movie's heartbeat keeps its own).
         """
         if isinstance(record, dict):
             record = JobRecord.from_dict(record)
         record = record.replace(updated_at=time.time())
         stamp = record.submitted_at or time.time()
-        digest = hashlib.sha1(record.key.encode()).hexdigest()[:12]
+        digest = hashlib.sha1(f"{record.key}/{writer}".encode()).hexdigest()[:12]
         name = f"{int(stamp * 1e6):020d}-{digest}{_RECORD_SUFFIX}"
         self._write(f"{self._history}/{name}", json.dumps(record.to_dict()).encode())
-        entries = sorted(self._entries(self._history, _RECORD_SUFFIX, leftovers=True), key=_name)
+        entries = self._entries(self._history, _RECORD_SUFFIX, leftovers=True)
+        entries.sort(key=lambda info: (_mtime(info), _name(info)))
         for info in entries[: max(len(entries) - self.max_records, 0)]:
             self._remove(info["name"])
 

@@ -162,11 +162,15 @@ class TileTask:
     mandelbrot: bool
     max_iter: int
     job_key: str = ""
+    #: ``"<rows>x<cols>"``: a tile's (row, col) means another rectangle on another grid.
+    grid: str = ""
 
 
 def tile_tasks(config, job_key: str = "", grid: tuple[int, int] | None = None) -> list[TileTask]:
     """The tasks of a frame on ``grid`` (see :func:`split`), in scheduling order."""
     values = config.compute_values()
+    tiles = split(values["width"], values["height"], grid)
+    shape = f"{max(t.row for t in tiles) + 1}x{max(t.col for t in tiles) + 1}"
     xs = pixel_centers(*values["x_range"], values["width"])
     ys = pixel_centers(*values["y_range"], values["height"])
     return [
@@ -179,8 +183,9 @@ def tile_tasks(config, job_key: str = "", grid: tuple[int, int] | None = None) -
             mandelbrot=values["fractal"] == "mandelbrot",
             max_iter=values["max_iter"],
             job_key=job_key,
+            grid=shape,
         )
-        for tile in split(values["width"], values["height"], grid)
+        for tile in tiles
     ]
 
 
@@ -195,7 +200,7 @@ def _report_start(task: TileTask) -> None:
         return
     worker.log_event(
         TILE_STARTED_TOPIC,
-        {"job": task.job_key, "row": task.tile.row, "col": task.tile.col},
+        {"job": task.job_key, "grid": task.grid, "row": task.tile.row, "col": task.tile.col},
     )
 
 

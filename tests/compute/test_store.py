@@ -392,10 +392,19 @@ def test_an_unreadable_history_record_is_skipped(store):
 
 def test_history_is_ordered_limited_and_bounded(tmp_path):
     store = FrameStore(tmp_path / "store", max_records=3)
-    for i in (4, 1, 3, 2, 5):
+    for i in (4, 1, 3):
         store.add_record(JobRecord(key=f"k{i}", submitted_at=float(i)))
-    assert [r.key for r in store.history()] == ["k3", "k4", "k5"]
-    assert [r.key for r in store.history(limit=2)] == ["k4", "k5"]
+    # Written in this order, a second apart (set explicitly: file times are coarse).
+    files = {
+        json.loads(p.read_text())["key"]: p for p in (tmp_path / "store" / "history").iterdir()
+    }
+    for n, key in enumerate(["k4", "k1", "k3"]):
+        os.utime(files[key], (1000 + n, 1000 + n))
+    # Beyond the bound, the record written longest ago goes, not the one submitted first
+    # (a long movie's heartbeat keeps its record): k4.
+    store.add_record(JobRecord(key="k2", submitted_at=2.0))
+    assert [r.key for r in store.history()] == ["k1", "k2", "k3"]
+    assert [r.key for r in store.history(limit=2)] == ["k2", "k3"]
     assert store.history(limit=0) == []
 
 

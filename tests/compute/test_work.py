@@ -14,6 +14,7 @@ import threading
 import time
 
 import dask
+import numpy as np
 import pytest
 from distributed import Client
 
@@ -27,6 +28,7 @@ from compute import (
     call_key,
 )
 from compute.diagnostics import executed_tasks
+from compute.store import MISSING
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
@@ -245,3 +247,49 @@ async def test_calls_graphs_and_movies_on_a_dask_cli_cluster(external_cluster, t
         assert store.get_result(call.key) is None  # stored: None, not MISSING
         kinds = [r.kind for r in store.history()]
         assert set(kinds) == {"call", "graph", "movie"}
+
+
+def options(retries=0, priority=0, workers=None):
+    """Keyword arguments that Client.submit would take for its own."""
+    return retries, priority, workers
+
+
+async def test_a_calls_keywords_are_its_own_and_its_arguments_are_taken_at_submit(client):
+    manager = JobManager(client)
+    assert await manager.submit(options, retries=2, priority=7, workers="w").result() == (
+        2,
+        7,
+        "w",
+    )
+    values = np.arange(10)
+    job = JobManager(client).submit(np.sum, values)
+    values[:] = 0  # after submit(): the job computes what was asked for
+    assert await job.result() == 45
+
+
+async def test_records_of_one_job_by_two_consumers_are_both_kept(client, tmp_path, eventually):
+    store = FrameStore(tmp_path / "store")
+    async with Client(client.scheduler.address, asynchronous=True) as own:
+        registry = JobRegistry(own, store=store)
+        one, two = JobManager(own, registry=registry), JobManager(own, registry=registry)
+        job = one.submit(slow, 5, delay=1.0)
+        assert two.submit(slow, 5, delay=1.0) is job
+        one.cancel()  # one lets it go (its record: cancelled), the other sees it done
+        assert await job.result() == 10
+        await registry.flush()
+        states = sorted(r.state for r in store.history() if r.key == job.key)
+        assert states == ["cancelled", "done"]
+
+
+async def test_an_unnamed_graph_is_not_stored_a_named_one_is(client, tmp_path):
+    store = FrameStore(tmp_path / "store")
+    async with Client(client.scheduler.address, asynchronous=True) as own:
+        registry = JobRegistry(own, store=store)
+        unnamed = JobManager(own, registry=registry).submit([dask.delayed(operator.add)(1, 2)])
+        named = JobManager(own, registry=registry).submit(
+            [dask.delayed(operator.add)(3, 4)], key="sum-3-4"
+        )
+        assert (await unnamed.result(), await named.result()) == ([3], [7])
+        await registry.flush()
+        assert store.get_result(unnamed.key) is MISSING
+        assert store.get_result("sum-3-4") == [7]
