@@ -28,7 +28,7 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
 
 serve: $(VENV)/.runtime
-	$(BIN)/panel serve app.py --port $(PORT) --warm --liveness --websocket-compression-level 6
+	$(BIN)/panel serve app.py --port $(PORT) --warm --liveness --websocket-compression-level 6 --plugins api
 
 test: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/ruff check .

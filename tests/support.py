@@ -181,10 +181,10 @@ class AppServer:
         return proc.returncode
 
     @classmethod
-    def running(cls, logs: Path, env: dict | None = None, name: str = "panel"):
+    def running(cls, logs: Path, env: dict | None = None, name: str = "panel", args: tuple = ()):
         """Start ``panel serve``; yield it; stop it and check its exit, its leftovers and
         its log. A generator, for fixtures of any scope to ``yield from``."""
-        server = cls(logs, env=env, name=name)
+        server = cls(logs, env=env, name=name, args=args)
         try:
             server.start()
             yield server

@@ -47,6 +47,15 @@ def external_app(tmp_path_factory, dask_cli_cluster):
     yield from AppServer.running(tmp_path_factory.mktemp("external-app"), env)
 
 
+@pytest.fixture(scope="module")
+def api_app(tmp_path_factory, dask_cli_cluster):
+    """The app with its HTTP API (``--plugins api``, as ``make serve``), on the CLI cluster."""
+    env = {"DASK_SCHEDULER_ADDRESS": dask_cli_cluster.address}
+    yield from AppServer.running(
+        tmp_path_factory.mktemp("api-app"), env, name="api", args=("--plugins", "api")
+    )
+
+
 class Tabs:
     """Browser tabs, each in its own context (its own session, as separate users have);
     a screenshot of each is kept as it ended, and JavaScript errors fail the test."""

@@ -1,0 +1,383 @@
+"""The HTTP API, served by the app's own server: ``panel serve app.py --plugins api``.
+
+Panel imports this module before the server's event loop runs and adds its ``ROUTES``
+to the Tornado application, so nothing here connects or computes at import: the cluster
+connection, the store and the job registry are the app's own (``shared_connection``,
+``shared_store``), found on the first request. The API never computes a frame or a movie
+in the server's process: it asks the engine for jobs (detached: a job asked for over
+HTTP runs to completion unless it is deleted) and serves what they produce.
+
+Every handler is Bokeh's ``AuthRequestHandler``: with Panel's authentication on
+(``--basic-auth``, OAuth), a request without a user gets ``401``, as the app's pages do.
+
+Routes (all JSON, errors included: ``{"error": ..., "status": ...}``, never a traceback):
+
+* ``POST /api/jobs`` ``{"kind": "frame"|"movie", "params": {...}}`` -> ``202``
+* ``GET /api/jobs``, ``GET /api/jobs/{id}``, ``DELETE /api/jobs/{id}``
+* ``GET /api/jobs/{id}/result`` (a frame as PNG, ``?format=npy`` for values, display
+  parameters ``colormap`` and ``normalization`` in the query; a movie as MP4,
+  ``?format=gif|webp``)
+* ``GET /api/frame.png?<the app's URL query>``: waits up to ``wait`` seconds (at most
+  :data:`MAX_WAIT`), then ``202`` with the job's links.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import math
+from collections import OrderedDict
+from http import HTTPStatus
+
+import numpy as np
+import panel as pn
+from bokeh.server.views.auth_request_handler import AuthRequestHandler
+
+from components.explorer import shared_connection, shared_store
+from compute import FractalConfig, Job, JobRegistry, to_png
+from compute.colour import COLORMAPS, NORMALIZATIONS
+from compute.movie import MovieSpec
+from compute.video import FORMATS, MEDIA_TYPES
+
+logger = logging.getLogger(__name__)
+
+#: Jobs in flight one client (its user, else its address) may have asked for.
+MAX_IN_FLIGHT = 8
+#: The longest ``GET /api/frame.png`` waits for a frame before answering 202.
+MAX_WAIT = 30.0
+#: Jobs the API remembers by id, newest last.
+KEPT = 1000
+#: The largest request body read, in bytes.
+MAX_BODY = 64 * 1024
+
+_INDEX_KEY = "fractal-explorer:api-jobs"
+
+
+class ApiError(Exception):
+    """An answer other than success: its HTTP status and a message for the client."""
+
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+def _jobs() -> OrderedDict:
+    # The process's jobs asked for over HTTP, by id: Panel's cache, not module state.
+    return pn.state.as_cached(_INDEX_KEY, OrderedDict)
+
+
+async def _registry() -> JobRegistry:
+    connection = shared_connection()
+    try:
+        client = await connection.client()
+    except Exception as exc:
+        raise ApiError(503, f"The Dask cluster cannot be reached: {exc}") from None
+    if connection.status != "connected":
+        raise ApiError(503, connection.error or "The Dask cluster is not connected.")
+    return JobRegistry.for_client(client, store=shared_store())
+
+
+def _history(store) -> list:
+    try:
+        return store.history()
+    except Exception as exc:  # an unreachable store: only this process's jobs are known
+        logger.warning("reading the job history from %r failed: %s", store, exc)
+        return []
+
+
+def _finite(value, name: str):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ApiError(400, f"{name} must be a number, not {json.dumps(value)}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(400, f"{name} must be finite, not {value}.")
+    return value
+
+
+def _config(params) -> FractalConfig:
+    """A validated config from JSON values; every failure is a 400 (413 over budget)."""
+    if not isinstance(params, dict):
+        raise ApiError(400, "params must be an object of the config's parameters.")
+    unknown = sorted(set(params) - set(FractalConfig.param) | ({"name"} & set(params)))
+    if unknown:
+        raise ApiError(400, f"Unknown parameter(s): {', '.join(map(str, unknown))}.")
+    values = {}
+    for name, value in params.items():
+        kind = type(FractalConfig.param[name]).__name__
+        if kind in ("Number", "Integer"):
+            value = _finite(value, name)
+            if kind == "Integer" and not (isinstance(value, int) or float(value).is_integer()):
+                raise ApiError(400, f"{name} must be an integer, not {value}.")
+            value = int(value) if kind == "Integer" else value
+        elif kind == "Range":
+            if not isinstance(value, list | tuple) or len(value) != 2:
+                raise ApiError(400, f"{name} must be a pair [lo, hi], not {json.dumps(value)}.")
+            value = tuple(_finite(v, name) for v in value)
+        elif not isinstance(value, str):
+            raise ApiError(400, f"{name} must be a string, not {json.dumps(value)}.")
+        values[name] = value
+    try:
+        return FractalConfig(**values)
+    except (ValueError, TypeError) as exc:
+        # Each value valid but all of them over the pixel budget: too large, not wrong.
+        raise ApiError(413 if "over the budget" in str(exc) else 400, str(exc)) from None
+
+
+def _movie(params) -> MovieSpec:
+    if not isinstance(params, dict):
+        raise ApiError(400, "params must be an object of the movie's parameters.")
+    values = dict(params)
+    for view in ("start", "end"):
+        if view in values:
+            values[view] = _config(values[view])
+    unknown = sorted(set(values) - set(MovieSpec.param) | ({"name"} & set(values)))
+    if unknown:
+        raise ApiError(400, f"Unknown movie parameter(s): {', '.join(map(str, unknown))}.")
+    for name in ("frames", "fps", "width", "height"):
+        if name in values:
+            value = _finite(values[name], name)
+            if not float(value).is_integer():
+                raise ApiError(400, f"{name} must be an integer, not {value}.")
+            values[name] = int(value)
+    try:
+        return MovieSpec(**values)
+    except (ValueError, TypeError) as exc:
+        status = 413 if "budget" in str(exc) or "Mpx" in str(exc) else 400
+        raise ApiError(status, str(exc)) from None
+
+
+def _query_config(arguments: dict) -> FractalConfig:
+    """The config of an app URL query (values as JSON, selector names as text)."""
+    params = {}
+    for name, raw in arguments.items():
+        if name in ("wait", "format"):
+            continue
+        text = raw[-1].decode(errors="replace")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        params[name] = value
+    return _config(params)
+
+
+class ApiHandler(AuthRequestHandler):
+    """JSON in and out, errors included; the app's authentication."""
+
+    def check_xsrf_cookie(self) -> None:  # an API for programs: no browser form posts
+        pass
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if not self.current_user:
+            raise ApiError(401, "Authentication required.")
+
+    def client_id(self) -> str:
+        user = self.current_user
+        if user and user != "default_user":
+            return f"user:{user if isinstance(user, str) else json.dumps(user)}"
+        return f"address:{self.request.remote_ip}"
+
+    def send_json(self, status: int, body) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def _handle_request_exception(self, exc: BaseException) -> None:
+        if isinstance(exc, ApiError):
+            self.send_json(exc.status, {"error": exc.message, "status": exc.status, **exc.extra})
+            return
+        super()._handle_request_exception(exc)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        # Anything that is not an ApiError (a bug): logged by Tornado, never shown.
+        reason = (
+            HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else ""
+        )
+        self.send_json(status_code, {"error": reason or "Error", "status": status_code})
+
+    def links(self, job_id: str) -> dict:
+        return {"self": f"/api/jobs/{job_id}", "result": f"/api/jobs/{job_id}/result"}
+
+    def describe(self, job: Job) -> dict:
+        record = job.record().to_dict()
+        return {
+            **record,
+            "id": job.key,
+            "progress": job.progress,
+            "description": job.describe(),
+            "links": self.links(job.key),
+        }
+
+    async def find(self, job_id: str) -> Job:
+        """The job ``job_id``: asked for in this process, or one the store's history holds
+        (after a restart, or from another server process), served from the store."""
+        job = _jobs().get(job_id)
+        if job is not None:
+            return job
+        store = shared_store()
+        records = [] if store is None else await asyncio.to_thread(_history, store)
+        for record in reversed(records):
+            if record.key == job_id and record.kind in ("frame", "movie"):
+                try:
+                    work = record.restore()
+                except ValueError:
+                    break
+                registry = await self._registry()
+                job = registry.detach(work)
+                self.remember(job, self.client_id())
+                return job
+        raise ApiError(404, f"No job {job_id!r}.")
+
+    def remember(self, job: Job, client: str) -> None:
+        jobs = _jobs()
+        jobs[job.key] = job
+        jobs.move_to_end(job.key)
+        job._api_clients = {*getattr(job, "_api_clients", set()), client}
+        while len(jobs) > KEPT:
+            jobs.popitem(last=False)
+
+    def in_flight(self, client: str) -> int:
+        return sum(
+            1 for j in _jobs().values() if not j.done and client in getattr(j, "_api_clients", ())
+        )
+
+    async def submit(self, work) -> Job:
+        client = self.client_id()
+        key = work.key
+        known = _jobs().get(key)
+        if (known is None or known.done) and self.in_flight(client) >= MAX_IN_FLIGHT:
+            raise ApiError(
+                429,
+                f"Too many jobs in flight for {client} (at most {MAX_IN_FLIGHT}): wait for one "
+                "to finish or delete one.",
+            )
+        registry = await self._registry()
+        job = registry.detach(work)
+        self.remember(job, client)
+        return job
+
+    async def _registry(self) -> JobRegistry:
+        return await _registry()
+
+
+class JobsHandler(ApiHandler):
+    async def get(self) -> None:
+        jobs = [self.describe(job) for job in reversed(_jobs().values())]
+        self.send_json(200, {"jobs": jobs[:100]})
+
+    async def post(self) -> None:
+        if len(self.request.body) > MAX_BODY:
+            raise ApiError(413, f"The request body is over {MAX_BODY} bytes.")
+        try:
+            body = json.loads(self.request.body or b"null", parse_constant=_no_constant)
+        except ValueError as exc:
+            raise ApiError(400, f"The body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, 'The body must be an object: {"kind": ..., "params": {...}}.')
+        unknown = sorted(set(body) - {"kind", "params"})
+        if unknown:
+            raise ApiError(400, f"Unknown field(s): {', '.join(unknown)}.")
+        kind, params = body.get("kind"), body.get("params", {})
+        if kind == "frame":
+            work = _config(params)
+        elif kind == "movie":
+            work = _movie(params)
+        else:
+            raise ApiError(400, f'kind must be "frame" or "movie", not {json.dumps(kind)}.')
+        job = await self.submit(work)
+        self.send_json(202, {"id": job.key, "state": job.state, "links": self.links(job.key)})
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class JobHandler(ApiHandler):
+    async def get(self, job_id: str) -> None:
+        self.send_json(200, self.describe(await self.find(job_id)))
+
+    async def delete(self, job_id: str) -> None:
+        job = await self.find(job_id)
+        if job.done:
+            self.send_json(200, self.describe(job))
+            return
+        if job._owners:
+            raise ApiError(409, "A session of the app still wants this job: it goes on.")
+        registry = await self._registry()
+        registry.cancel(job)
+        self.send_json(200, self.describe(job))
+
+
+class ResultHandler(ApiHandler):
+    async def get(self, job_id: str) -> None:
+        job = await self.find(job_id)
+        if not job.done:
+            self.send_json(202, {**self.describe(job), "error": None})
+            return
+        if job.state not in ("done", "cached"):
+            raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
+        await self.send_result(job)
+
+    async def send_result(self, job: Job) -> None:
+        fmt = self.get_query_argument("format", None)
+        if job.kind == "movie":
+            fmt = fmt or "mp4"
+            if fmt not in FORMATS:
+                raise ApiError(400, f"format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+            self.set_header("Content-Type", MEDIA_TYPES[fmt])
+            self.finish(job.movie.data(fmt))
+            return
+        frame = job.frame
+        if fmt == "npy":
+            buffer = io.BytesIO()
+            await asyncio.to_thread(np.save, buffer, frame, allow_pickle=False)
+            self.set_header("Content-Type", "application/octet-stream")
+            self.finish(buffer.getvalue())
+            return
+        if fmt not in (None, "png"):
+            raise ApiError(400, f"format must be png or npy, not {fmt!r}.")
+        colormap = self.get_query_argument("colormap", job.config.colormap)
+        normalization = self.get_query_argument("normalization", job.config.normalization)
+        if colormap not in COLORMAPS:
+            raise ApiError(400, f"Unknown colormap {colormap!r}.")
+        if normalization not in NORMALIZATIONS:
+            raise ApiError(400, f"Unknown normalization {normalization!r}.")
+        png = await asyncio.to_thread(to_png, frame, colormap, normalization)
+        self.set_header("Content-Type", "image/png")
+        self.finish(png)
+
+
+class FramePngHandler(ResultHandler):
+    async def get(self) -> None:
+        wait = self.get_query_argument("wait", "10")
+        try:
+            wait = min(max(float(wait), 0.0), MAX_WAIT)
+        except ValueError:
+            raise ApiError(400, f"wait must be a number of seconds, not {wait!r}.") from None
+        if not math.isfinite(wait):
+            raise ApiError(400, "wait must be finite.")
+        config = _query_config(
+            {k: v for k, v in self.request.arguments.items() if k not in DISPLAY}
+        )
+        job = await self.submit(config)
+        try:
+            await asyncio.wait_for(asyncio.shield(job.wait()), wait)
+        except TimeoutError:
+            self.send_json(202, {"id": job.key, "state": job.state, "links": self.links(job.key)})
+            return
+        if job.state not in ("done", "cached"):
+            raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
+        await self.send_result(job)
+
+
+DISPLAY = ("colormap", "normalization", "wait", "format")
+
+ROUTES = [
+    (r"/api/jobs", JobsHandler),
+    (r"/api/jobs/([A-Za-z0-9_-]{1,128})", JobHandler),
+    (r"/api/jobs/([A-Za-z0-9_-]{1,128})/result", ResultHandler),
+    (r"/api/frame\.png", FramePngHandler),
+]

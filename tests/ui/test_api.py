@@ -1,0 +1,207 @@
+"""The HTTP API of a real `panel serve app.py --plugins api` on a `dask scheduler` + one
+`dask worker`, through a real HTTP client (urllib); the worker's own count of executed
+tasks says what the cluster did."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import io
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+from support import AppServer
+
+from compute import FractalConfig, render
+from compute.video import probe
+
+pytestmark = [pytest.mark.cluster]
+
+LIGHT = {"max_iter": 120, "width": 192, "height": 128, "c_real": -0.75, "c_imag": 0.11}
+
+
+def call(app, method: str, path: str, body=None, raw: bytes | None = None):
+    """``(status, headers, body bytes)`` of one request; HTTP errors are answers too."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    base = app.url.rsplit("/", 1)[0]
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def js(app, method, path, body=None, raw=None):
+    status, headers, data = call(app, method, path, body, raw)
+    assert headers["Content-Type"].startswith("application/json"), data[:200]
+    return status, json.loads(data)
+
+
+def finished(app, job_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, job = js(app, "GET", f"/api/jobs/{job_id}")
+        assert status == 200
+        if job["state"] in ("done", "cached", "failed", "cancelled"):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} never finished: {job}"
+        time.sleep(0.1)
+
+
+def test_a_frame_job_is_computed_once_and_its_result_decodes(api_app, counter):
+    counter.reset()
+    status, first = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": LIGHT})
+    assert status == 202
+    config = FractalConfig(**LIGHT)
+    assert first["id"] == config.key
+    assert first["links"]["result"] == f"/api/jobs/{config.key}/result"
+    # The same request is the same job, and starts no task.
+    status, again = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": LIGHT})
+    assert (status, again["id"]) == (202, first["id"])
+    job = finished(api_app, first["id"])
+    assert job["state"] == "done"
+    assert job["parts_done"] == job["parts_total"]
+    assert len(counter.tiles_of(config)) == job["parts_total"]
+    status, headers, data = call(api_app, "GET", f"/api/jobs/{config.key}/result?format=npy")
+    assert status == 200
+    np.testing.assert_array_equal(np.load(io.BytesIO(data)), render(config))
+    status, headers, data = call(
+        api_app, "GET", f"/api/jobs/{config.key}/result?colormap=kbc&normalization=log"
+    )
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    assert Image.open(io.BytesIO(data)).size == (192, 128)
+    # Display parameters recolour: no task ran for them.
+    assert len(counter.tiles_of(config)) == job["parts_total"]
+    status, listing = js(api_app, "GET", "/api/jobs")
+    assert config.key in [j["id"] for j in listing["jobs"]]
+
+
+def test_frame_png_waits_for_its_frame_or_answers_202(api_app):
+    query = "max_iter=90&width=96&height=96&x_range=%5B-1.0%2C1.0%5D&y_range=%5B-1.0%2C1.0%5D"
+    status, headers, data = call(api_app, "GET", f"/api/frame.png?{query}")
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    assert Image.open(io.BytesIO(data)).size == (96, 96)
+    heavy = "max_iter=4000&width=1024&height=1024&c_real=-0.1&c_imag=0.1&x_range=%5B-0.3%2C0.3%5D"
+    status, answer = js(api_app, "GET", f"/api/frame.png?{heavy}&wait=0")
+    assert status == 202
+    assert answer["links"]["self"] == f"/api/jobs/{answer['id']}"
+    status, deleted = js(api_app, "DELETE", f"/api/jobs/{answer['id']}")
+    assert (status, deleted["state"]) == (200, "cancelled")
+
+
+def test_a_movie_job_gives_an_mp4(api_app):
+    params = {
+        "start": {"max_iter": 60},
+        "end": {"max_iter": 150, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5]},
+        "frames": 6,
+        "width": 64,
+        "height": 64,
+    }
+    status, job = js(api_app, "POST", "/api/jobs", {"kind": "movie", "params": params})
+    assert status == 202
+    assert finished(api_app, job["id"])["state"] == "done"
+    status, headers, data = call(api_app, "GET", f"/api/jobs/{job['id']}/result")
+    assert (status, headers["Content-Type"]) == (200, "video/mp4")
+    info = probe(data)
+    assert (info.codec, info.frames, info.width, info.height) == ("h264", 6, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"kind": "frame", "params": {"max_iter": True}}, 400, "max_iter must be a number"),
+        ({"kind": "frame", "params": {"max_iter": "many"}}, 400, "max_iter must be a number"),
+        ({"kind": "frame", "params": {"max_iter": 2.5}}, 400, "integer"),
+        ({"kind": "frame", "params": {"width": 10**30}}, 400, "width"),
+        ({"kind": "frame", "params": {"c_real": 1e308 * 10}}, 400, "JSON"),
+        ({"kind": "frame", "params": {"x_range": [0, 0]}}, 400, "increasing"),
+        ({"kind": "frame", "params": {"x_range": "wide"}}, 400, "pair"),
+        ({"kind": "frame", "params": {"colour": "red"}}, 400, "Unknown parameter"),
+        ({"kind": "frame", "params": {"fractal": "cantor"}}, 400, "fractal"),
+        ({"kind": "frame", "params": []}, 400, "object"),
+        ({"kind": "sound", "params": {}}, 400, "kind must be"),
+        ({"kind": "frame", "params": {}, "extra": 1}, 400, "Unknown field"),
+        ([1, 2], 400, "must be an object"),
+        (
+            {"kind": "frame", "params": {"width": 4096, "height": 4096, "max_iter": 9000}},
+            413,
+            "budget",
+        ),
+        ({"kind": "movie", "params": {"frames": 600, "width": 1920, "height": 1920}}, 413, "Mpx"),
+        ({"kind": "movie", "params": {"frames": 1}}, 400, "frames"),
+    ],
+)
+def test_bad_requests_get_a_json_error_and_no_traceback(api_app, body, status, says):
+    got, answer = js(api_app, "POST", "/api/jobs", body)
+    assert (got, answer["status"]) == (status, status)
+    assert says in answer["error"]
+    assert "Traceback" not in answer["error"]
+
+
+def test_malformed_json_nan_unknown_ids_and_bad_queries(api_app):
+    for raw in (b"{not json", b'{"kind": "frame", "params": {"c_real": NaN}}', b""):
+        status, answer = js(api_app, "POST", "/api/jobs", raw=raw)
+        assert status == 400, raw
+        assert answer["error"]
+    assert js(api_app, "GET", "/api/jobs/no-such-job")[0] == 404
+    assert js(api_app, "GET", "/api/jobs/no-such-job/result")[0] == 404
+    assert js(api_app, "DELETE", "/api/jobs/no-such-job")[0] == 404
+    assert js(api_app, "GET", "/api/frame.png?max_iter=%5B1%5D")[0] == 400
+    assert js(api_app, "GET", "/api/frame.png?wait=soon")[0] == 400
+    status, answer = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": LIGHT})
+    assert js(api_app, "GET", f"/api/jobs/{answer['id']}/result?format=tiff")[0] in (400, 202)
+
+
+def test_a_client_over_its_cap_gets_429(api_app):
+    ids = []
+    for n in range(9):
+        params = {"max_iter": 4000, "width": 1024, "height": 1024, "c_real": -0.1 + n * 1e-4,
+                  "c_imag": 0.1, "x_range": [-0.3, 0.3], "y_range": [-0.3, 0.3]}  # fmt: skip
+        status, answer = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": params})
+        if status == 429:
+            assert "Too many jobs" in answer["error"]
+            break
+        assert status == 202
+        ids.append(answer["id"])
+    else:
+        raise AssertionError("nine heavy jobs in flight were never refused")
+    assert len(ids) >= 1
+    for job_id in ids:
+        assert js(api_app, "DELETE", f"/api/jobs/{job_id}")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def auth_app(tmp_path_factory, dask_cli_cluster):
+    """The app and its API behind Panel's basic authentication."""
+    env = {"DASK_SCHEDULER_ADDRESS": dask_cli_cluster.address}
+    args = ("--plugins", "api", "--basic-auth", PASSWORD, "--cookie-secret", "test-secret-0123")
+    yield from AppServer.running(tmp_path_factory.mktemp("auth-app"), env, "auth", args)
+
+
+PASSWORD = "open-sesame-4711"
+
+
+def test_with_authentication_the_api_wants_a_user(auth_app):
+    for method, path in [("GET", "/api/jobs"), ("POST", "/api/jobs"), ("GET", "/api/frame.png")]:
+        status, answer = js(auth_app, method, path, {"kind": "frame", "params": LIGHT})
+        assert (status, answer["error"]) == (401, "Authentication required."), path
+    # Logged in through Panel's own login form, the API answers.
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = auth_app.url.rsplit("/", 1)[0]
+    form = urllib.parse.urlencode({"username": "ann", "password": PASSWORD}).encode()
+    opener.open(base + "/login", data=form, timeout=60).close()
+    request = urllib.request.Request(
+        base + "/api/jobs", data=json.dumps({"kind": "frame", "params": LIGHT}).encode()
+    )
+    with opener.open(request, timeout=60) as answer:
+        assert answer.status == 202
+    with opener.open(base + "/api/jobs", timeout=60) as answer:
+        assert [j["id"] for j in json.load(answer)["jobs"]] == [FractalConfig(**LIGHT).key]
