@@ -4,8 +4,31 @@ from __future__ import annotations
 
 import html
 
+import dask
 import panel as pn
 import param
+
+#: Where ``api.py`` announces its dashboard proxy (Panel's cache): the path prefix.
+PROXY_KEY = "fractal-explorer:dashboard-proxy"
+#: Dask's default ``distributed.dashboard.link``: anything else is a deployment's own proxy.
+_DEFAULT_LINK = "{scheme}://{host}:{port}/status"
+
+
+def browser_link(connection) -> str | None:
+    """The dashboard link a browser anywhere can open, or None without a dashboard.
+
+    A deployment's own ``distributed.dashboard.link`` (a Jupyter server proxy path) is
+    kept; otherwise, when the app serves its dashboard proxy (``--plugins api``), the
+    proxy's path on the app's own origin; otherwise the scheduler's own address.
+    """
+    link = connection.dashboard_link
+    if link is None:
+        return None
+    prefix = pn.state.cache.get(PROXY_KEY)
+    if prefix is None or dask.config.get("distributed.dashboard.link") != _DEFAULT_LINK:
+        return link
+    return f"{prefix}/status"
+
 
 #: Scheduler pages embedded by default: what the cluster does, how far, with what memory.
 PAGES = {
@@ -43,6 +66,9 @@ class DaskDashboard(pn.viewable.Viewer):
     width = param.Integer(default=440, bounds=(200, 2000), doc="Width of the panel.")
     height = param.Integer(default=220, bounds=(100, 2000), doc="Height of each page.")
     shown = param.Boolean(default=True, doc="Embed the pages (the card is open).")
+    unavailable = param.String(
+        default="", doc="Why there is no dashboard to show (a scheduler without one)."
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -56,10 +82,11 @@ class DaskDashboard(pn.viewable.Viewer):
         self._card.param.watch(lambda e: setattr(self, "shown", not e.new), "collapsed")
         self.param.watch(lambda e: setattr(self._card, "collapsed", not e.new), "shown")
 
-    @param.depends("link", "pages", "height", "shown")
+    @param.depends("link", "pages", "height", "shown", "unavailable")
     def _content(self):
         if not self.link:
-            return pn.pane.Markdown("*The Dask dashboard appears once the cluster is reached.*")
+            note = self.unavailable or "The Dask dashboard appears once the cluster is reached."
+            return pn.pane.Markdown(f"*{note}*", css_classes=["dask-dashboard-note"])
         link = pn.pane.HTML(
             f'<a href="{html.escape(self.link, quote=True)}" target="_blank" '
             'class="dask-dashboard-link">Open the full Dask dashboard</a>'

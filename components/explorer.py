@@ -19,7 +19,7 @@ from compute.movie import MovieSpec
 from compute.session import RenderSession
 
 from .controls import FractalControls
-from .dashboard import DaskDashboard
+from .dashboard import DaskDashboard, browser_link
 from .history import JobHistory
 from .movies import MovieStudio
 from .status import JobStatus
@@ -469,7 +469,7 @@ class FractalExplorer(pn.viewable.Viewer):
         # The dashboard's pages cost the browser about a second and a half of CPU each
         # to load: they load after the first complete frame, never in its way.
         if event.new and self.dashboard.link is None and self.cluster_status == "connected":
-            self.dashboard.link = self.connection.dashboard_link
+            self._show_dashboard(browser_link(self.connection))
 
     async def _watch_movies(self) -> None:
         """Follow the movies of every session: in flight now, and each as it ends."""
@@ -504,6 +504,17 @@ class FractalExplorer(pn.viewable.Viewer):
             }.get(job.state, ("info", job.state))
             self._notify(kind, f"Movie {said}: {job.summary}")
 
+    def _show_dashboard(self, link: str | None) -> None:
+        pn.state.execute(functools.partial(self._show_dashboard_pages, link))
+
+    async def _show_dashboard_pages(self, link: str | None) -> None:
+        # No frames of pages the scheduler does not serve: a message instead.
+        pages = link is not None and await self.connection.dashboard_pages()
+        self.dashboard.param.update(
+            link=link if pages else None,
+            unavailable="" if pages else "This Dask scheduler runs without a dashboard.",
+        )
+
     def _cluster_unreachable(self, event) -> None:
         if event.new:
             self.cluster_error = event.new
@@ -518,12 +529,12 @@ class FractalExplorer(pn.viewable.Viewer):
         self.cluster_status = status
         if status == "connected":
             self.cluster_error = ""
-            link = self.connection.dashboard_link
+            link = browser_link(self.connection)
             if self.session.complete or self.dashboard.link is not None:
                 if was != "connected" and link == self.dashboard.link:
                     # A restarted scheduler serves new dashboard sessions: reload the pages.
                     self.dashboard.param.trigger("link")
-                self.dashboard.link = link
+                self._show_dashboard(link)
             if was != "connected":
                 self.session.resume()
                 if was != "idle":

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+from urllib.parse import urlsplit
 
 import dask
 from distributed import Client, LocalCluster, Nanny, SpecCluster
@@ -188,6 +189,9 @@ class ClusterConnection:
         self.plugins = list(plugins) if plugins is not None else [KernelWarmup()]
         self.cluster: SpecCluster | LocalCluster | None = None
         self._client: Client | None = None
+        # Whether the scheduler of the client last asked serves the dashboard pages.
+        self._pages_for: Client | None = None
+        self._pages = False
         self._lock: asyncio.Lock | None = None
         self._starting: concurrent.futures.Future | None = None
         self._closed = False
@@ -221,6 +225,57 @@ class ClusterConnection:
             return self._client.dashboard_link
         except Exception:  # the scheduler runs without a dashboard
             return None
+
+    @property
+    def dashboard_upstream(self) -> str | None:
+        """``http://host:port`` of the scheduler's dashboard as this process reaches it
+        (the scheduler's own host, the dashboard's port), or None without a dashboard.
+
+        What a proxy in the server forwards to: unlike :attr:`dashboard_link`, which is
+        for browsers, and which a browser elsewhere cannot reach.
+        """
+        if self._client is None:
+            return None
+        try:
+            info = self._client.scheduler_info()
+            port = info.get("services", {}).get("dashboard")
+            address = self._client.scheduler.address  # e.g. tcp://10.0.0.5:8786
+            host = urlsplit("//" + address.split("://", 1)[-1])
+        except Exception:
+            return None
+        if not port or not host.hostname:
+            return None
+        hostname = f"[{host.hostname}]" if ":" in host.hostname else host.hostname
+        return f"http://{hostname}:{port}"
+
+    async def dashboard_pages(self) -> bool:
+        """Whether the scheduler serves the dashboard's pages.
+
+        A scheduler started without its dashboard (``dask scheduler --no-dashboard``)
+        still answers HTTP on the dashboard's port, for its health and metrics: its
+        ``dashboard_link`` would embed pages that are not there. Asked once per client
+        (``/individual-plots.json``, which lists the pages); a dashboard this process
+        cannot reach (proxied elsewhere) counts as there.
+        """
+        client, upstream = self._client, self.dashboard_upstream
+        if upstream is None:
+            return False
+        if self._pages_for is client:
+            return self._pages
+        from tornado.httpclient import AsyncHTTPClient
+
+        try:
+            answer = await AsyncHTTPClient().fetch(
+                f"{upstream}/individual-plots.json", raise_error=False, request_timeout=10
+            )
+            # Without the dashboard the list is empty ({}), or the route is missing.
+            pages = answer.code != 404 and not (
+                answer.code == 200 and answer.body.strip() == b"{}"
+            )
+        except OSError:
+            pages = True
+        self._pages_for, self._pages = client, pages
+        return pages
 
     def prestart(self) -> None:
         """Start the local cluster (if one is needed) and compile this process's kernels,

@@ -146,7 +146,8 @@ async def test_first_render_shows_the_frame_and_records_it(
     await explorer.check_cluster()
     assert explorer.cluster_status == "connected"
     assert explorer.cluster_error == ""
-    assert explorer.dashboard.link is not None
+    # Once the scheduler says it serves the dashboard's pages (asked over HTTP).
+    await eventually(lambda: explorer.dashboard.link is not None, "the dashboard link")
     assert explorer.dashboard.link == connection.dashboard_link
     assert explorer.job is job  # the watchdog's tick does not resubmit
 
