@@ -314,6 +314,12 @@ class JobHandler(ApiHandler):
             return
         if job._owners:
             raise ApiError(409, "A session of the app still wants this job: it goes on.")
+        clients = getattr(job, "_api_clients", set())
+        others = clients - {self.client_id()}
+        if others:
+            # Another client asked for it too: this one no longer does; it goes on.
+            job._api_clients = others
+            raise ApiError(409, "Another client still wants this job: it goes on.")
         registry = await self._registry()
         registry.cancel(job)
         self.send_json(200, self.describe(job))

@@ -205,3 +205,39 @@ def test_with_authentication_the_api_wants_a_user(auth_app):
         assert answer.status == 202
     with opener.open(base + "/api/jobs", timeout=60) as answer:
         assert [j["id"] for j in json.load(answer)["jobs"]] == [FractalConfig(**LIGHT).key]
+
+
+def logged_in(app, user: str):
+    """An opener holding ``user``'s login cookie (Panel's login form)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = app.url.rsplit("/", 1)[0]
+    form = urllib.parse.urlencode({"username": user, "password": PASSWORD}).encode()
+    opener.open(base + "/login", data=form, timeout=60).close()
+    return opener, base
+
+
+def as_user(opener, base, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    try:
+        with opener.open(request, timeout=60) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_a_job_another_client_wants_is_not_deleted(auth_app):
+    heavy = {"max_iter": 4000, "width": 1024, "height": 1024, "c_real": -0.12, "c_imag": 0.1,
+             "x_range": [-0.3, 0.3], "y_range": [-0.3, 0.3]}  # fmt: skip
+    ann, bob = logged_in(auth_app, "ann"), logged_in(auth_app, "bob")
+    status, job = as_user(*ann, "POST", "/api/jobs", {"kind": "frame", "params": heavy})
+    assert status == 202
+    assert (
+        as_user(*bob, "POST", "/api/jobs", {"kind": "frame", "params": heavy})[1]["id"]
+        == job["id"]
+    )
+    status, answer = as_user(*bob, "DELETE", f"/api/jobs/{job['id']}")
+    assert (status, answer["error"]) == (409, "Another client still wants this job: it goes on.")
+    status, answer = as_user(*ann, "DELETE", f"/api/jobs/{job['id']}")
+    assert (status, answer["state"]) == (200, "cancelled")
