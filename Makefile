@@ -46,6 +46,7 @@ bench: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/python bench/kernels.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/movie.py
+	$(BIN)/python bench/api.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/load.py
