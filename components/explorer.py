@@ -422,9 +422,7 @@ class FractalExplorer(pn.viewable.Viewer):
         if isinstance(restored, MovieSpec):
             pn.state.execute(functools.partial(self.movies.open, restored))
         else:
-            self.config.param.update(
-                **{k: v for k, v in restored.param.values().items() if k != "name"}
-            )
+            self.config.param.update(**restored.values())
         self.history.selected = None  # so that clicking the same row again restores again
 
     # -- watchers: the session out, to what is drawn -------------------------------------------

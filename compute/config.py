@@ -190,16 +190,16 @@ class FractalConfig(param.Parameterized):
         """The most work this frame can cost: width x height x max_iter."""
         return self.width * self.height * self.max_iter
 
+    def values(self) -> dict:
+        """Every parameter but the name (ranges as tuples): what makes an equal config."""
+        return {k: v for k, v in self.param.values().items() if k != "name"}
+
     def to_dict(self) -> dict:
         """Every parameter but the name, as JSON values (ranges as lists).
 
         :meth:`from_dict` is its inverse; a job record keeps a config this way.
         """
-        return {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in self.param.values().items()
-            if k != "name"
-        }
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.values().items()}
 
     @classmethod
     def from_dict(cls, values: dict) -> FractalConfig:
@@ -219,8 +219,7 @@ class FractalConfig(param.Parameterized):
 
     def copy(self, **changes) -> FractalConfig:
         """A validated copy with some parameters changed."""
-        values = {k: v for k, v in self.param.values().items() if k != "name"}
-        values.update(changes)
+        values = {**self.values(), **changes}
         return type(self)(**values)
 
     def preview(self, edge: int = 128) -> FractalConfig:

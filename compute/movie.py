@@ -136,7 +136,7 @@ class MovieSpec(Work, param.Parameterized):
                 f"Mpx, over the movie's {MAX_PIXELS / 2**20:.0f} Mpx. Use fewer frames or a "
                 "lower resolution."
             )
-        configs = self.frame_configs()
+        configs = self._build_frame_configs()
         cost = sum(c.pixel_iterations for c in configs)
         if cost > MOVIE_BUDGET:
             raise ValueError(
@@ -144,7 +144,9 @@ class MovieSpec(Work, param.Parameterized):
                 f"of {MOVIE_BUDGET / 1e9:.0f} billion. Use fewer frames, a lower resolution "
                 "or fewer iterations."
             )
-        # The keys, once per change (a registry asks for them often).
+        # The configs and keys, once per change (a registry asks for the keys often, the
+        # driver for the configs; hundreds of configs cost tens of milliseconds).
+        self._configs = configs
         keys = [c.key for c in configs]
         digest = hashlib.sha256(json.dumps([keys, self.normalization]).encode()).hexdigest()
         self._frames_key = f"frames-{digest[:24]}"
@@ -168,7 +170,11 @@ class MovieSpec(Work, param.Parameterized):
         return max(1, round(a * (b / a) ** min(max(share, 0.0), 1.0)))
 
     def frame_configs(self) -> list[FractalConfig]:
-        """Every frame's config, first to last (each validated).
+        """Every frame's config, first to last (each validated when the spec was)."""
+        return list(self._configs)
+
+    def _build_frame_configs(self) -> list[FractalConfig]:
+        """Every frame's config, first to last, each validated.
 
         Raises
         ------
@@ -388,8 +394,7 @@ class _MovieDriver(Driver):
                 job._fill(movie)
                 job._finish("cached")
                 return
-        # In a thread: hundreds of configs cost tens of milliseconds the loop has not.
-        configs = await asyncio.to_thread(spec.frame_configs)
+        configs = spec.frame_configs()
         frames: dict[int, np.ndarray] = {}
         # This process's memory first (a movie in another colormap or frame rate made
         # these indices), then the store (an earlier process's, or a movie interrupted).

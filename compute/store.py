@@ -227,12 +227,8 @@ class FrameStore:
             The shape the caller expects; an entry of another shape counts as corrupted.
         """
         path = self._path(key)
-        try:
-            data = self.fs.cat_file(path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            logger.warning("frame %s is unreadable, so it will be computed: %s", key, exc)
+        data = self._read(path, f"frame {key}")
+        if data is None:
             return None
         try:
             frame = _decode(data)
@@ -319,14 +315,9 @@ class FrameStore:
     def get_bytes(self, name: str) -> bytes | None:
         """The bytes stored as ``name`` (refreshing its recency), or None."""
         path = self._blob(name)
-        try:
-            data = self.fs.cat_file(path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            logger.warning("%s is unreadable: %s", name, exc)
-            return None
-        self._touch(path)
+        data = self._read(path, name)
+        if data is not None:
+            self._touch(path)
         return data
 
     def has_bytes(self, name: str) -> bool:
@@ -437,6 +428,16 @@ class FrameStore:
         except BaseException:
             self._remove(tmp)
             raise
+
+    def _read(self, path: str, what: str) -> bytes | None:
+        """The bytes at ``path``, or None if absent or unreadable (then it is computed)."""
+        try:
+            return self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("%s is unreadable, so it will be computed: %s", what, exc)
+            return None
 
     def _entries(self, folder: str, suffix: str, leftovers: bool = False) -> list[dict]:
         """Files in ``folder`` ending in ``suffix``; removes abandoned temporaries."""
