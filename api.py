@@ -46,13 +46,12 @@ from components.dashboard import PROXY_KEY
 from components.explorer import shared_connection, shared_store
 from compute import FractalConfig, Job, JobRegistry, to_png
 from compute.colour import COLORMAPS, NORMALIZATIONS
+from compute.limits import LimitExceeded
 from compute.movie import MovieSpec
 from compute.video import FORMATS, MEDIA_TYPES
 
 logger = logging.getLogger(__name__)
 
-#: Jobs in flight one client (its user, else its address) may have asked for.
-MAX_IN_FLIGHT = 8
 #: The longest ``GET /api/frame.png`` waits for a frame before answering 202.
 MAX_WAIT = 30.0
 #: Jobs the API remembers by id, newest last.
@@ -87,9 +86,9 @@ async def _registry() -> JobRegistry:
     return JobRegistry.for_client(client, store=shared_store())
 
 
-def _history(store) -> list:
+def _history(store, owner: str | None) -> list:
     try:
-        return store.history()
+        return store.history(owner=owner)
     except Exception as exc:  # an unreachable store: only this process's jobs are known
         logger.warning("reading the job history from %r failed: %s", store, exc)
         return []
@@ -181,11 +180,19 @@ class ApiHandler(AuthRequestHandler):
         if not self.current_user:
             raise ApiError(401, "Authentication required.")
 
-    def client_id(self) -> str:
+    @property
+    def user(self) -> str | None:
+        """The authenticated user's name; None without authentication."""
         user = self.current_user
-        if user and user != "default_user":
-            return f"user:{user if isinstance(user, str) else json.dumps(user)}"
-        return f"address:{self.request.remote_ip}"
+        if not user or user == "default_user":
+            return None
+        return user if isinstance(user, str) else json.dumps(user)
+
+    def client_id(self) -> str:
+        """Who pays for what this request starts (compute.limits): a user's requests and
+        sessions share one allowance; an anonymous client is its address."""
+        user = self.user
+        return f"user:{user}" if user is not None else f"address:{self.request.remote_ip}"
 
     def send_json(self, status: int, body) -> None:
         self.set_status(status)
@@ -226,7 +233,7 @@ class ApiHandler(AuthRequestHandler):
         if job is not None:
             return job
         store = shared_store()
-        records = [] if store is None else await asyncio.to_thread(_history, store)
+        records = [] if store is None else await asyncio.to_thread(_history, store, self.user)
         for record in reversed(records):
             if record.key == job_id and record.kind in ("frame", "movie"):
                 try:
@@ -234,7 +241,7 @@ class ApiHandler(AuthRequestHandler):
                 except ValueError:
                     break
                 registry = await self._registry()
-                job = registry.detach(work)
+                job = self.detach(registry, work)
                 self.remember(job, self.client_id())
                 return job
         raise ApiError(404, f"No job {job_id!r}.")
@@ -247,24 +254,19 @@ class ApiHandler(AuthRequestHandler):
         while len(jobs) > KEPT:
             jobs.popitem(last=False)
 
-    def in_flight(self, client: str) -> int:
-        return sum(
-            1 for j in _jobs().values() if not j.done and client in getattr(j, "_api_clients", ())
-        )
+    def detach(self, registry: JobRegistry, work) -> Job:
+        try:
+            return registry.detach_for(work, consumer=self.client_id(), user=self.user)
+        except LimitExceeded as exc:
+            extra = {"cap": exc.cap, "retry_after": exc.retry_after}
+            if exc.retry_after is not None:
+                self.set_header("Retry-After", str(math.ceil(exc.retry_after)))
+            raise ApiError(429, str(exc), **extra) from None
 
     async def submit(self, work) -> Job:
-        client = self.client_id()
-        key = work.key
-        known = _jobs().get(key)
-        if (known is None or known.done) and self.in_flight(client) >= MAX_IN_FLIGHT:
-            raise ApiError(
-                429,
-                f"Too many jobs in flight for {client} (at most {MAX_IN_FLIGHT}): wait for one "
-                "to finish or delete one.",
-            )
         registry = await self._registry()
-        job = registry.detach(work)
-        self.remember(job, client)
+        job = self.detach(registry, work)
+        self.remember(job, self.client_id())
         return job
 
     async def _registry(self) -> JobRegistry:
@@ -273,7 +275,13 @@ class ApiHandler(AuthRequestHandler):
 
 class JobsHandler(ApiHandler):
     async def get(self) -> None:
-        jobs = [self.describe(job) for job in reversed(_jobs().values())]
+        # With authentication, a user's own jobs; without, every client's.
+        mine = self.client_id() if self.user is not None else None
+        jobs = [
+            self.describe(job)
+            for job in reversed(_jobs().values())
+            if mine is None or mine in getattr(job, "_api_clients", ())
+        ]
         self.send_json(200, {"jobs": jobs[:100]})
 
     async def post(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import json
@@ -13,7 +14,7 @@ import param
 from panel.io.document import hold
 from tornado.ioloop import IOLoop
 
-from compute import ClusterConnection, FractalConfig, FrameStore, Job, JobRecord, to_png
+from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
 from compute.movie import MovieSpec
 from compute.session import RenderSession
@@ -80,6 +81,34 @@ def shared_store() -> FrameStore | None:
     Shared by every session, and by every process pointed at the same location.
     """
     return pn.state.as_cached(_STORE_KEY, _store_from_env)
+
+
+def current_user() -> str | None:
+    """The user Panel's authentication logged in (``pn.state.user``); None without it."""
+    user = pn.state.user
+    # Bokeh names everyone "default_user" when no authentication is configured.
+    return None if not user or user == "default_user" else str(user)
+
+
+def _consumer(user: str | None) -> str | None:
+    # Who pays for the work a session starts (compute.limits): a user's every tab shares
+    # one allowance; an anonymous tab has its own. A notebook (no served document) is
+    # its own cluster's only user: uncapped.
+    if user is not None:
+        return f"user:{user}"
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        return f"session:{doc.session_context.id}"
+    return None
+
+
+def _tab_closed(doc) -> bool:
+    # Bokeh discards a session only after --unused-session-lifetime (15 s by default) plus
+    # up to --check-unused-sessions (17 s); its websocket closes at once. A session
+    # without a connection is a closed tab: Bokeh offers no reconnection to the same
+    # session, a reloaded page is a new session.
+    session = getattr(doc.session_context, "_session", None) if doc is not None else None
+    return session is not None and session.connection_count == 0
 
 
 def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
@@ -179,7 +208,12 @@ class FractalExplorer(pn.viewable.Viewer):
             colormap=self.config.colormap,
         )
         self.status = JobStatus()
-        self.history = JobHistory(records=self._stored_history())
+        #: The logged-in user (None without authentication): the history and background
+        #: jobs shown are theirs only; without authentication, everyone's.
+        self.user = current_user()
+        # Filled from the store once the page has loaded (see start): reading up to 200
+        # records must not hold the event loop while the session is built.
+        self.history = JobHistory()
         # Closed until opened: its pages would compete with the workers (see DaskDashboard).
         self.dashboard = DaskDashboard(shown=False)
         with param.edit_constant(self):
@@ -190,8 +224,15 @@ class FractalExplorer(pn.viewable.Viewer):
                 debounce=self.debounce,
                 preview_edge=self.preview_edge,
                 normalization=self.config.normalization,
+                consumer=_consumer(self.user),
+                user=self.user,
             )
-        self.movies = MovieStudio(current=lambda: self.config, registry=self.session.registry)
+        self.movies = MovieStudio(
+            current=lambda: self.config,
+            registry=self.session.registry,
+            consumer=self.session.consumer,
+            user=self.user,
+        )
         self._unsubscribe = None
         self._movie_registry = None
         # This session's own: a notification for a movie that another session's request
@@ -314,9 +355,12 @@ class FractalExplorer(pn.viewable.Viewer):
         self._watchdog_cb = pn.state.add_periodic_callback(self.check_cluster, period=1000)
         pn.state.execute(self.render)
         pn.state.execute(self._watch_movies)
+        pn.state.execute(self.load_history)
 
     def close(self) -> None:
         """Stop this explorer's work (a closed tab): cancel its jobs unless others want them."""
+        if self.watchdog == "closed":
+            return
         self.watchdog = "closed"
         if self._watchdog_cb is not None:
             self._watchdog_cb.stop()
@@ -326,18 +370,20 @@ class FractalExplorer(pn.viewable.Viewer):
         self.movies.close()
         self.session.close()
 
-    def _stored_history(self) -> list[JobRecord]:
-        # Read while the session is built, so that the page's table starts with these rows:
-        # replacing a Tabulator's rows again while the browser still builds it could leave
-        # the browser showing the first set only (seen in about 1 of 3 page loads).
+    async def load_history(self) -> None:
+        """The stored history (this user's, with authentication), read in a thread once
+        the page has loaded, ahead of the rows this session added meanwhile."""
         if self.store is None:
-            return []
+            return
         try:
-            records = self.store.history(JobHistory.param.limit.default)
+            records = await asyncio.to_thread(
+                self.store.history, self.history.limit, owner=self.user
+            )
         except Exception as exc:  # an unreachable store costs the history, not the app
             logger.warning("reading the job history from %r failed: %s", self.store, exc)
-            return []
-        return records
+            return
+        if records and self.watchdog != "closed":
+            self._later("history", lambda: self.history.prepend(records))
 
     # -- user actions -----------------------------------------------------------------------------
     async def render(self) -> Job | None:
@@ -479,14 +525,19 @@ class FractalExplorer(pn.viewable.Viewer):
             self._unsubscribe()
         self._movie_registry = registry
         self._unsubscribe = registry.subscribe(self._detached_changed)
-        movies = [j for j in registry.detached.values() if j.kind == "movie"]
+        movies = [j for j in registry.detached.values() if j.kind == "movie" and self._sees(j)]
         if movies and self.movies.job is None:
             newest = max(movies, key=lambda j: j.submitted_at)
             self._later("movie", lambda: self.movies.follow(newest))
 
+    def _sees(self, job: Job) -> bool:
+        # With authentication, a user follows their own background jobs only (another
+        # user's movie of the same view shares its frames, not its notifications).
+        return self.user is None or self.user in job._users
+
     def _detached_changed(self, job: Job) -> None:
         # Called on the loop from whichever session's work started or ended the job.
-        if job.kind == "movie" and self.watchdog != "closed":
+        if job.kind == "movie" and self.watchdog != "closed" and self._sees(job):
             self._later(("movie", job.key, job.done), functools.partial(self._movie_changed, job))
 
     def _movie_changed(self, job: Job) -> None:
@@ -521,6 +572,10 @@ class FractalExplorer(pn.viewable.Viewer):
     async def check_cluster(self) -> None:
         """Update the cluster status and banner; reconnect and resume if needed."""
         if self.watchdog == "closed":
+            return
+        if _tab_closed(self._doc):
+            logger.info("a tab closed: its work stops now, not when Bokeh drops its session")
+            self.close()
             return
         status = self.connection.status
         was = self.cluster_status

@@ -52,6 +52,13 @@ class JobHistory(pn.viewable.Viewer):
         (row,) = self._rows([record])
         self._table.append(row)
 
+    def prepend(self, records: list[JobRecord]) -> None:
+        """Put older ``records`` (a stored history) ahead of the rows shown, once each."""
+        # (Records are not hashable: their config is a dict. 200 rows at most.)
+        older = [r for r in records if r not in self.records]
+        if older:
+            self.records = [*older, *self.records][-self.limit :]
+
     @param.depends("records", watch=True)
     def _refresh(self) -> None:
         self._table.rows = self._rows(self.records)

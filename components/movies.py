@@ -18,6 +18,7 @@ import panel as pn
 import param
 
 from compute import FractalConfig, Job, JobRegistry
+from compute.limits import LimitExceeded
 from compute.movie import MAX_FPS, MAX_FRAMES, MovieJob, MovieSpec
 from compute.video import FORMATS
 
@@ -61,6 +62,12 @@ class MovieStudio(pn.viewable.Viewer):
         bounds=(0, 5),
         doc="Seconds between two drawings of progress (a movie reports every frame, some "
         "dozens a second); its end is drawn at once.",
+    )
+    consumer = param.String(
+        default=None, allow_None=True, constant=True, doc="Who pays for its movies (caps)."
+    )
+    user = param.String(
+        default=None, allow_None=True, constant=True, doc="Whose history its movies go to."
     )
     make = param.Event(doc="Pressed: make a movie of the current settings.")
     cancel = param.Event(doc="Pressed: cancel the movie shown (for every session).")
@@ -153,7 +160,11 @@ class MovieStudio(pn.viewable.Viewer):
         if registry is None:
             self.param.update(state="offline", message="The Dask cluster cannot be reached.")
             return None
-        job = registry.detach(spec)
+        try:
+            job = registry.detach_for(spec, consumer=self.consumer, user=self.user)
+        except LimitExceeded as exc:
+            self.param.update(state="refused", message=str(exc))
+            return None
         self.message = ""
         self.follow(job)
         return job

@@ -25,6 +25,7 @@ from .jobs import (
     TileResult,
     call_key,
 )
+from .limits import Ledger, LimitExceeded, Limits
 from .records import JobRecord
 from .store import FrameCache, FrameStore
 from .tiles import Tile, render, split
@@ -46,6 +47,9 @@ __all__ = [
     "JobManager",
     "JobRecord",
     "JobRegistry",
+    "Ledger",
+    "LimitExceeded",
+    "Limits",
     "Normalizer",
     "Part",
     "Tile",

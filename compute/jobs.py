@@ -56,6 +56,7 @@ from dask.delayed import Delayed
 from distributed.client import FutureCancelledError
 
 from .config import FractalConfig
+from .limits import Ledger
 from .records import KINDS, JobRecord
 from .reports import JOB_ANNOTATION, JOB_STARTED_TOPIC, StartReporter
 from .store import MISSING, FrameCache, FrameStore
@@ -150,6 +151,8 @@ class Job(param.Parameterized):
         self._started_parts: set = set()
         self._changed = asyncio.Event()
         self._owners: weakref.WeakSet = weakref.WeakSet()
+        #: Users who asked for it detached (None: an anonymous consumer): each gets a record.
+        self._users: set[str | None] = set()
         self._driver: Driver | None = None
         self._on_final: Callable[[Job], None] | None = None
         self._persist = True
@@ -460,6 +463,9 @@ class Work:
     """
 
     key: str
+    #: Pixel-iterations charged to the consumer who starts it (see compute.limits); work
+    #: of unknown cost (a call, a graph) is capped by its count only.
+    cost: float = 0.0
 
     def job(self) -> Job:  # pragma: no cover (interface)
         raise NotImplementedError
@@ -492,6 +498,14 @@ class FrameWork(Work):
     def __post_init__(self):
         self.config.validate()
         self.key = self.config.key
+        # A preview computed in this process costs the cluster nothing; a frame costs its
+        # estimate, or every pixel to max_iter without one.
+        if self.local:
+            self.cost = 0.0
+        elif self.iterations is not None:
+            self.cost = float(self.iterations)
+        else:
+            self.cost = float(self.config.pixel_iterations)
 
     def job(self) -> FrameJob:
         grid = None if self.local else plan(self.config, self.iterations)
@@ -883,6 +897,8 @@ class JobRegistry:
         self.client = client
         self.cache = cache if cache is not None else FrameCache()
         self.store = store
+        #: Each consumer's caps and what it has in flight and has spent (compute.limits).
+        self.ledger = Ledger()
         #: Jobs in flight by key (every kind).
         self.jobs: dict[str, Job] = {}
         #: Detached jobs in flight, held here until they end.
@@ -1018,6 +1034,7 @@ class JobRegistry:
         iterations: float | None = None,
         preview: bool = False,
         local: bool = False,
+        consumer: str | None = None,
     ) -> Job:
         """The job for ``config`` (or any :class:`Work`) on behalf of ``owner``: joined,
         cached or started.
@@ -1027,24 +1044,43 @@ class JobRegistry:
         place in the queue; ``preview`` puts the job ahead of frames; ``local`` computes
         it in this process, in a thread, instead of on the cluster (for cheap previews,
         where a Dask round trip costs more than the frame; not persisted).
+        ``consumer`` names who pays if it starts new work (see :mod:`compute.limits`).
+
+        Raises
+        ------
+        LimitExceeded
+            If new work would take ``consumer`` over one of its caps.
         """
         if isinstance(config, FractalConfig):
             work = FrameWork(config, iterations, preview, local, owner)
         else:
             work = as_work(config)
-        return self._acquire(work, owner)
+        return self._acquire(work, owner, consumer=consumer)
 
-    def _acquire(self, work: Work, owner) -> Job:
+    def _acquire(
+        self, work: Work, owner, *, consumer=None, background=False, replacing=None
+    ) -> Job:
         key = work.key
         job = self.jobs.get(key)
         if job is None:
             job = work.cached(self)
+            if job is not None and self.store is not None:
+                # Served from this process's memory: the store's copy is as hot, and must
+                # not be evicted by another process meanwhile.
+                self.in_background(self.store.touch, key)
             if job is None:
+                # Only new work is charged: joining or a cache hit costs the cluster nothing.
+                if consumer is not None:
+                    self.ledger.admit(
+                        consumer, cost=work.cost, background=background, replacing=replacing
+                    )
                 job = work.job()
                 job._on_final = self._on_final
                 self.jobs[key] = job
                 job._driver = work.driver(job, self)
                 job._driver.start()
+                if consumer is not None:
+                    self.ledger.charge(consumer, job, cost=work.cost, background=background)
         if owner is not None:
             job._owners.add(owner)
             if isinstance(job, FrameJob):
@@ -1079,7 +1115,29 @@ class JobRegistry:
         start and rewritten every :attr:`HEARTBEAT` seconds, so that a record whose
         process stopped reads as ``interrupted`` (see :meth:`FrameStore.history`).
         """
-        job = self._acquire(as_work(work, args, kwargs, key), None)
+        return self.detach_for(as_work(work, args, kwargs, key))
+
+    def detach_for(self, work, *, consumer: str | None = None, user: str | None = None) -> Job:
+        """:meth:`detach` on behalf of ``consumer`` (who pays, see :mod:`compute.limits`)
+        and ``user`` (whose history holds its record, see :attr:`JobRecord.owner`).
+
+        ``work``: a :class:`Work`, a config or anything :func:`as_work` takes without
+        arguments.
+
+        Raises
+        ------
+        LimitExceeded
+            If it would start new work over one of ``consumer``'s caps.
+        """
+        work = as_work(work)
+        # A frame is bounded by its pixel budget, and counts among the jobs in flight;
+        # long work (a movie, a call, a graph) is a background job too.
+        background = not isinstance(work, FrameWork)
+        job = self._acquire(work, None, consumer=consumer, background=background)
+        if user not in job._users:
+            job._users.add(user)
+            if job.detached and self.store is not None:
+                self._write_record(job, user)  # a second user's history gets it now
         if not job.done and not job.detached:
             job.detached = True
             self.detached[job.key] = job
@@ -1134,10 +1192,11 @@ class JobRegistry:
             except Exception:  # one listener's failure must not stop the others'
                 logger.exception("a listener of detached jobs failed")
 
-    def _write_record(self, job: Job, writer: str) -> None:
-        """Write ``job``'s record (in a thread): one at a time, so that a heartbeat's
-        "running" can never land after the record of its end."""
-        record = job.record()
+    def _write_record(self, job: Job, user: str | None) -> None:
+        """Write ``job``'s record for ``user`` (in a thread): one at a time, so that a
+        heartbeat's "running" can never land after the record of its end."""
+        record = job.record().replace(owner=user)
+        writer = "detached" if user is None else f"detached:{user}"
 
         def write():
             with self._record_lock:
@@ -1146,9 +1205,13 @@ class JobRegistry:
 
         self.in_background(write)
 
+    def _write_records(self, job: Job) -> None:
+        for user in job._users or {None}:
+            self._write_record(job, user)
+
     async def _heartbeat(self, job: Job) -> None:
         while not job.done:
-            self._write_record(job, "detached")
+            self._write_records(job)
             ending = asyncio.ensure_future(job.wait())
             try:
                 await asyncio.wait({ending}, timeout=self.HEARTBEAT)
@@ -1161,12 +1224,14 @@ class JobRegistry:
             del self.jobs[job.key]
         if job.state in ("done", "cached"):
             self.cache.put(job.key, job._value)
+        if job.state == "cached":
+            self.ledger.refund(job)
         if job.state == "done" and self.store is not None and job._persist:
             self.in_background(job._driver.save, self.store)
         if job.detached:
             self.detached.pop(job.key, None)
             if self.store is not None:
-                self._write_record(job, "detached")
+                self._write_records(job)
             self._announce(job)
 
     async def _stored_result(self, key: str):
@@ -1218,6 +1283,11 @@ class JobManager:
         Add a record of each of its jobs (:meth:`Job.record`) to the registry's store,
         if it has one: when the job ends, or as ``cancelled`` when this manager stops
         wanting it unfinished. Off for helper requests such as previews.
+    consumer : str, optional
+        Who pays for the new work it starts (see :mod:`compute.limits`); None: uncapped
+        (a notebook's own cluster).
+    user : str, optional
+        Whose history its records go to (:attr:`JobRecord.owner`); None: anonymous.
 
     Examples
     --------
@@ -1227,9 +1297,19 @@ class JobManager:
     >>> total = await manager.submit(sum, [1, 2, 3]).result()  # doctest: +SKIP
     """
 
-    def __init__(self, client, *, registry: JobRegistry | None = None, history: bool = True):
+    def __init__(
+        self,
+        client,
+        *,
+        registry: JobRegistry | None = None,
+        history: bool = True,
+        consumer: str | None = None,
+        user: str | None = None,
+    ):
         self.registry = registry if registry is not None else JobRegistry.for_client(client)
         self.history = history
+        self.consumer = consumer
+        self.user = user
         self.job: Job | None = None
         # Its own records: two consumers of one job each keep theirs (one may have let it
         # go as cancelled while the other saw it done).
@@ -1258,6 +1338,9 @@ class JobManager:
         ValueError
             If a config violates its constraints (see :meth:`FractalConfig.validate`), or
             a call has no deterministic key.
+        LimitExceeded
+            (A ValueError.) If it would start new work over the consumer's caps; the
+            current job is kept then.
         TypeError
             If ``work`` is none of the above.
         """
@@ -1271,7 +1354,7 @@ class JobManager:
         current = self.job
         if current is not None and current.key == work.key and current.state in LIVE_STATES:
             return current
-        job = self.registry._acquire(work, self)
+        job = self.registry._acquire(work, self, consumer=self.consumer, replacing=current)
         self.job = job
         if current is not None and current is not job:
             self._let_go(current)
@@ -1279,9 +1362,11 @@ class JobManager:
         return job
 
     def detach(self, work, /, *args, key: str | None = None, **kwargs) -> Job:
-        """:meth:`JobRegistry.detach` on this manager's registry: the job is not this
-        manager's and never superseded by its requests."""
-        return self.registry.detach(work, *args, key=key, **kwargs)
+        """:meth:`JobRegistry.detach` on this manager's registry, for its consumer and
+        user: the job is not this manager's and never superseded by its requests."""
+        return self.registry.detach_for(
+            as_work(work, args, kwargs, key), consumer=self.consumer, user=self.user
+        )
 
     def cancel(self) -> bool:
         """Stop wanting the current job; cancel it unless another owner wants it.
@@ -1326,5 +1411,5 @@ class JobManager:
         if self._logging:
             self.registry.in_background(
                 functools.partial(self.registry.store.add_record, writer=self._writer),
-                job.record(state),
+                job.record(state).replace(owner=self.user),
             )

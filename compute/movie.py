@@ -147,6 +147,7 @@ class MovieSpec(Work, param.Parameterized):
         # The configs and keys, once per change (a registry asks for the keys often, the
         # driver for the configs; hundreds of configs cost tens of milliseconds).
         self._configs = configs
+        self._cost = float(cost)
         keys = [c.key for c in configs]
         digest = hashlib.sha256(json.dumps([keys, self.normalization]).encode()).hexdigest()
         self._frames_key = f"frames-{digest[:24]}"
@@ -217,6 +218,11 @@ class MovieSpec(Work, param.Parameterized):
     def key(self) -> str:
         """Deterministic key of the movie: equal for equal requests in every process."""
         return self._key
+
+    @property
+    def cost(self) -> float:
+        """Its worst-case pixel-iterations, charged to who starts it (compute.limits)."""
+        return self._cost
 
     def __dask_tokenize__(self):
         return ("MovieSpec", self.key)

@@ -46,6 +46,9 @@ class JobRecord:
         What restores it: a frame's or a movie's parameters (:meth:`restore`).
     detached : bool
         Whether it runs to completion whoever watches (see ``JobRegistry.detach``).
+    owner : str or None
+        The user whose history holds it (an authenticated front end's user name); None
+        for an anonymous consumer. Several users asking for one job each get a record.
     updated_at : float
         When this record was written (a detached job rewrites it as it progresses).
     """
@@ -61,6 +64,7 @@ class JobRecord:
     error: str | None = None
     config: dict | None = None
     detached: bool = False
+    owner: str | None = None
     #: Not part of equality: two snapshots of one job's state are the same record.
     updated_at: float = field(default_factory=time.time, compare=False)
 
@@ -102,6 +106,8 @@ class JobRecord:
             raise ValueError("submitted_at is not a time")
         if values.get("config") is not None and not isinstance(values["config"], dict):
             raise ValueError("config is not a mapping")
+        if values.get("owner") is not None and not isinstance(values["owner"], str):
+            raise ValueError("owner is not a name")
         return cls(**values)
 
     def replace(self, **changes) -> JobRecord:

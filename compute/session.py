@@ -48,6 +48,7 @@ from .colour import NORMALIZATIONS, Normalizer
 from .config import FractalConfig
 from .jobs import LIVE_STATES as LIVE
 from .jobs import FrameJob, JobCancelled, JobFailed, JobManager, JobRegistry, TileResult
+from .limits import LimitExceeded
 from .records import JobRecord
 from .store import FrameStore
 from .tiles import Tile, expected_iterations
@@ -134,6 +135,19 @@ class RenderSession(param.Parameterized):
         doc="Previews whose worst case (width x height x max_iter) is at most this many "
         "pixel-iterations are computed in this process (about 0.1 s of one core at most); "
         "costlier ones on the cluster. 0: always on the cluster.",
+    )
+    consumer = param.String(
+        default=None,
+        allow_None=True,
+        constant=True,
+        doc="Who pays for the work it starts, against the caps of compute.limits "
+        "(user:<name>, session:<id>); None: uncapped.",
+    )
+    user = param.String(
+        default=None,
+        allow_None=True,
+        constant=True,
+        doc="Whose history its records go to (an authenticated user); None: anonymous.",
     )
     draw_interval = param.Number(
         default=0.5,
@@ -327,6 +341,23 @@ class RenderSession(param.Parameterized):
         self.param.update(message=f"Not rendered: {error}", state="refused")
         self._update_stale()
 
+    def _over_cap(self, config: FractalConfig, exc: LimitExceeded) -> None:
+        """Refused for its consumer's caps: said so, and asked again when it may start
+        (or every few seconds, for a cap that a job's end lifts)."""
+        self._refused(exc)
+        self._stop(self._stream)
+        wait = exc.retry_after if exc.retry_after is not None else 2.0
+
+        def again():
+            self._timer = None
+            wanted = self.wanted
+            if self.state == "refused" and wanted is not None and wanted.key == config.key:
+                self.message = ""
+                self.state = self._standing(wanted)
+                self._submit_soon(wanted)
+
+        self._timer = asyncio.get_running_loop().call_later(wait, again)
+
     def _standing(self, config: FractalConfig) -> str:
         job = self.job
         if job is not None and job.key == config.key and job.state in ("queued", "running"):
@@ -397,8 +428,9 @@ class RenderSession(param.Parameterized):
             self.cluster_error = ""
         if self._full is None or self._full.registry.client is not client:
             registry = JobRegistry.for_client(client, store=self.store)
-            self._full = JobManager(client, registry=registry)
-            self._previews = JobManager(client, registry=registry, history=False)
+            who = {"consumer": self.consumer, "user": self.user}
+            self._full = JobManager(client, registry=registry, **who)
+            self._previews = JobManager(client, registry=registry, history=False, **who)
         return self._full, self._previews
 
     # -- previews -------------------------------------------------------------------------
@@ -434,7 +466,12 @@ class RenderSession(param.Parameterized):
                 return
             preview = config.preview(self.preview_edge)
             local = preview.pixel_iterations <= self.local_budget
-            job = managers[1].submit(preview, preview=True, local=local)
+            try:
+                job = managers[1].submit(preview, preview=True, local=local)
+            except LimitExceeded as exc:  # the full frame says so, and waits its turn
+                logger.info("the preview of %s waits: %s", config.key, exc)
+                self._resolve(config.key, None)
+                continue
             try:
                 sample = await job.result()
             except (JobCancelled, JobFailed) as exc:
@@ -510,7 +547,11 @@ class RenderSession(param.Parameterized):
         if self.wanted is None or self.wanted.key != config.key or self.state == "closed":
             return None
         iterations = None if sample is None else expected_iterations(config, sample)
-        job = managers[0].submit(config, iterations=iterations)
+        try:
+            job = managers[0].submit(config, iterations=iterations)
+        except LimitExceeded as exc:
+            self._over_cap(config, exc)
+            return None
         seq = self._seq
         self.param.update(
             job=job,

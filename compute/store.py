@@ -293,6 +293,14 @@ class FrameStore:
                 self._remove(info["name"])
                 total -= info["size"]
 
+    def touch(self, key: str) -> None:
+        """Mark ``key``'s frame or result as just used (the LRU recency every process
+        shares), as a read does: a caller that served it from its own memory calls this,
+        so that another process does not evict an entry that is hot here."""
+        for path in (self._path(key), self._blob(f"{key}.result")):
+            if self.fs.exists(path):
+                self._touch(path)
+
     # -- results, movies ---------------------------------------------------------------------
     def _blob(self, name: str) -> str:
         stem, suffix = os.path.splitext(name)
@@ -370,27 +378,36 @@ class FrameStore:
         one file, an object store needs no append, and a writer's later records of the
         same run replace its earlier ones. Beyond :attr:`max_records`, the records
         written longest ago go (a long movie's heartbeat keeps its own).
+        A record's :attr:`~JobRecord.owner` is in its file's name too, so that one user's
+        history is listed without reading everyone's records.
         """
         if isinstance(record, dict):
             record = JobRecord.from_dict(record)
         record = record.replace(updated_at=time.time())
         stamp = record.submitted_at or time.time()
         digest = hashlib.sha1(f"{record.key}/{writer}".encode()).hexdigest()[:12]
-        name = f"{int(stamp * 1e6):020d}-{digest}{_RECORD_SUFFIX}"
+        name = f"{int(stamp * 1e6):020d}-{digest}{_owner_tag(record.owner)}{_RECORD_SUFFIX}"
         self._write(f"{self._history}/{name}", json.dumps(record.to_dict()).encode())
         entries = self._entries(self._history, _RECORD_SUFFIX, leftovers=True)
         entries.sort(key=lambda info: (_mtime(info), _name(info)))
         for info in entries[: max(len(entries) - self.max_records, 0)]:
             self._remove(info["name"])
 
-    def history(self, limit: int | None = None, *, quiet_after: float = 30.0) -> list[JobRecord]:
+    def history(
+        self, limit: int | None = None, *, owner: str | None = None, quiet_after: float = 30.0
+    ) -> list[JobRecord]:
         """Job records, oldest first (the newest ``limit`` of them if given).
 
+        ``owner``: only the records of that user (see :attr:`JobRecord.owner`); None: every
+        record, whoever's (an app without authentication).
         A record of an unfinished job not rewritten for ``quiet_after`` seconds (a
         detached job's heartbeat is a few seconds) belongs to a process that stopped: it
         reads as ``interrupted``. Unreadable records are skipped, not raised.
         """
         names = sorted(info["name"] for info in self._entries(self._history, _RECORD_SUFFIX))
+        if owner is not None:
+            tag = _owner_tag(owner) + _RECORD_SUFFIX
+            names = [n for n in names if n.endswith(tag)]
         if limit is not None:
             names = names[-limit:] if limit > 0 else []
         contents = self.fs.cat(names, on_error="return") if names else {}
@@ -410,6 +427,8 @@ class FrameStore:
                     error="The server stopped while it ran. Ask for it again (a movie "
                     "resumes from the frames it had finished).",
                 )
+            if owner is not None and record.owner != owner:
+                continue  # (a tag collision, about one in 2**40)
             records.append(record)
         return records
 
@@ -474,6 +493,10 @@ class FrameStore:
                 self.fs.touch(path, truncate=False)
         except (NotImplementedError, ValueError, OSError):
             pass  # this filesystem cannot: eviction falls back to least recently written
+
+
+def _owner_tag(owner: str | None) -> str:
+    return "" if owner is None else "-u" + hashlib.sha1(owner.encode()).hexdigest()[:10]
 
 
 def _encode(frame: np.ndarray) -> bytes:

@@ -537,11 +537,16 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
     explorer = FractalExplorer(
         config=first.copy(), connection=connection, store=store, autostart=False
     )
+    # Nothing read from disk while the session is built (on the event loop): the stored
+    # history comes once the page has loaded (start() calls load_history).
+    assert explorer.history.records == []
     try:
         client = await connection.client()
         await client.register_plugin(ExecutionCounter())
         await explorer.render()
         await eventually(lambda: rendered(explorer), "the first frame again")
+        await explorer.load_history()
+        await eventually(lambda: len(explorer.history.records) == 3, "the stored history")
         assert explorer.job.state == "cached"
         assert explorer.status.state == "cached"
         # The history holds the jobs from before the "restart", then this one.

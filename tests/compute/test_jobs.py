@@ -279,6 +279,7 @@ RECORD_FIELDS = {
     "parts_done",
     "error",
     "detached",
+    "owner",
     "updated_at",
 }
 

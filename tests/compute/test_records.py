@@ -22,6 +22,7 @@ FIELDS = [
     "error",
     "config",
     "detached",
+    "owner",
     "updated_at",
 ]
 

@@ -673,3 +673,33 @@ def test_entries_share_the_budget_with_frames_and_are_evicted_lru_with_them(tmp_
     assert store.keys() == ["a", "e"]
     assert store.has_bytes("d.gif")
     assert store.nbytes == 3 * size <= store.max_bytes
+
+
+def test_a_users_history_holds_their_records_only(tmp_path):
+    store = FrameStore(tmp_path)
+    store.add_record(JobRecord(key="a1", submitted_at=1.0, owner="alice"), writer="w")
+    store.add_record(JobRecord(key="b1", submitted_at=2.0, owner="bob"), writer="w")
+    store.add_record(JobRecord(key="anon", submitted_at=3.0), writer="w")
+    # The same job asked for by two users: a record in each history.
+    store.add_record(JobRecord(key="shared", submitted_at=4.0, owner="alice"), writer="w")
+    store.add_record(JobRecord(key="shared", submitted_at=4.0, owner="bob"), writer="w")
+    assert [r.key for r in store.history(owner="alice")] == ["a1", "shared"]
+    assert [r.key for r in store.history(1, owner="bob")] == ["shared"]
+    # Without authentication: everyone's.
+    assert [r.key for r in store.history()] == ["a1", "b1", "anon", "shared", "shared"]
+
+
+def test_a_frame_served_from_memory_elsewhere_is_kept_hot_on_disk(tmp_path):
+    frame = np.ones((64, 64))
+    one, other = FrameStore(tmp_path, max_bytes=10**9), FrameStore(tmp_path, max_bytes=10**9)
+    one.put("hot", frame)
+    one.put("cold", frame)
+    old = time.time() - 3600
+    # The hot frame was written first: by writes alone, it would go first.
+    for key, stamp in (("hot", old - 60), ("cold", old)):
+        os.utime(one._path(key), (stamp, stamp))
+    one.touch("hot")  # served from one's memory cache, not read from disk
+    size = next(i["size"] for i in other._entries(other._frames, ""))
+    other.max_bytes = size  # room for one frame: the least recently used goes
+    other.evict()
+    assert other.keys() == ["hot"]

@@ -166,7 +166,8 @@ def test_a_client_over_its_cap_gets_429(api_app):
                   "c_imag": 0.1, "x_range": [-0.3, 0.3], "y_range": [-0.3, 0.3]}  # fmt: skip
         status, answer = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": params})
         if status == 429:
-            assert "Too many jobs" in answer["error"]
+            assert answer["cap"] == "jobs", answer
+            assert "8 jobs in flight" in answer["error"]
             break
         assert status == 202
         ids.append(answer["id"])
