@@ -241,7 +241,7 @@ class ApiHandler(AuthRequestHandler):
                 except ValueError:
                     break
                 registry = await self._registry()
-                job = self.detach(registry, work)
+                job = self.detach_job(registry, work)
                 self.remember(job, self.client_id())
                 return job
         raise ApiError(404, f"No job {job_id!r}.")
@@ -254,7 +254,8 @@ class ApiHandler(AuthRequestHandler):
         while len(jobs) > KEPT:
             jobs.popitem(last=False)
 
-    def detach(self, registry: JobRegistry, work) -> Job:
+    def detach_job(self, registry: JobRegistry, work) -> Job:
+        # (Not "detach": Tornado's RequestHandler.detach hands the stream over.)
         try:
             return registry.detach_for(work, consumer=self.client_id(), user=self.user)
         except LimitExceeded as exc:
@@ -265,7 +266,7 @@ class ApiHandler(AuthRequestHandler):
 
     async def submit(self, work) -> Job:
         registry = await self._registry()
-        job = self.detach(registry, work)
+        job = self.detach_job(registry, work)
         self.remember(job, self.client_id())
         return job
 
