@@ -43,7 +43,7 @@ import tornado.websocket
 from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
 from components.dashboard import PROXY_KEY
-from components.explorer import shared_connection, shared_store
+from components.explorer import shared_connection, shared_store, user_name
 from compute import FractalConfig, Job, JobRegistry, to_png
 from compute.colour import COLORMAPS, NORMALIZATIONS
 from compute.limits import LimitExceeded
@@ -183,10 +183,7 @@ class ApiHandler(AuthRequestHandler):
     @property
     def user(self) -> str | None:
         """The authenticated user's name; None without authentication."""
-        user = self.current_user
-        if not user or user == "default_user":
-            return None
-        return user if isinstance(user, str) else json.dumps(user)
+        return user_name(self.current_user)
 
     def client_id(self) -> str:
         """Who pays for what this request starts (compute.limits): a user's requests and

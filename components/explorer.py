@@ -83,11 +83,18 @@ def shared_store() -> FrameStore | None:
     return pn.state.as_cached(_STORE_KEY, _store_from_env)
 
 
+def user_name(user) -> str | None:
+    """The name of a logged-in ``user`` as Bokeh's auth hands it over (a page's
+    ``pn.state.user``, a request handler's ``current_user``); None without authentication."""
+    # Bokeh names everyone "default_user" when no authentication is configured.
+    if not user or user == "default_user":
+        return None
+    return user if isinstance(user, str) else json.dumps(user)
+
+
 def current_user() -> str | None:
     """The user Panel's authentication logged in (``pn.state.user``); None without it."""
-    user = pn.state.user
-    # Bokeh names everyone "default_user" when no authentication is configured.
-    return None if not user or user == "default_user" else str(user)
+    return user_name(pn.state.user)
 
 
 def _consumer(user: str | None) -> str | None:

@@ -1064,7 +1064,9 @@ class JobRegistry:
         job = self.jobs.get(key)
         if job is None:
             job = work.cached(self)
-            if job is not None and self.store is not None:
+            # (A preview computed here is never stored: nothing to touch, on a hot path.)
+            local = isinstance(work, FrameWork) and work.local
+            if job is not None and self.store is not None and not local:
                 # Served from this process's memory: the store's copy is as hot, and must
                 # not be evicted by another process meanwhile.
                 self.in_background(self.store.touch, key)

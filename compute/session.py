@@ -345,7 +345,6 @@ class RenderSession(param.Parameterized):
         """Refused for its consumer's caps: said so, and asked again when it may start
         (or every few seconds, for a cap that a job's end lifts)."""
         self._refused(exc)
-        self._stop(self._stream)
         wait = exc.retry_after if exc.retry_after is not None else 2.0
 
         def again():
