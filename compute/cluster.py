@@ -5,7 +5,9 @@
 dask-jobqueue, Kubernetes. Without it, an embedded local cluster starts: its scheduler
 in a subprocess, its workers in worker processes, all bound to 127.0.0.1 (see
 :func:`local_cluster`). Either way the process gets one asynchronous client, created
-lazily on the event loop that asks for it, and replaced if the cluster is lost.
+lazily on the event loop that asks for it, and replaced if the cluster is lost. A
+``tls://`` scheduler is reached with the credentials of Dask's TLS config
+(``distributed.comm.tls.*``), as distributed's own ``Client`` is.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import logging
 import os
 import sys
 import threading
+import weakref
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import dask
-from distributed import Client, LocalCluster, Nanny, SpecCluster
+from distributed import Client, LocalCluster, Nanny, Security, SpecCluster
 from distributed.deploy.subprocess import SubprocessScheduler
+from tornado.ioloop import PeriodicCallback
 
 from .diagnostics import KernelWarmup
 
@@ -146,6 +151,132 @@ def configured_address() -> str | None:
     return address or dask.config.get("scheduler-address", None) or None
 
 
+#: Dask's config keys for a client's TLS credentials, as environment variables.
+TLS_ENV = (
+    "DASK_DISTRIBUTED__COMM__TLS__CA_FILE",
+    "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT",
+    "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY",
+)
+
+
+def check_security(address: str) -> None:
+    """Refuse, with a message that says what to set, a ``tls://`` address without a client
+    certificate in Dask's config.
+
+    distributed's ``Client`` takes its ``Security`` from config (as here, where none is
+    passed); without a certificate it fails with "TLS expects a `ssl_context` argument",
+    which names neither the setting nor the variable, and leaves a half-made client.
+
+    Raises
+    ------
+    ValueError
+        If ``address`` is ``tls://`` and no CA file and client certificate are configured.
+    """
+    if not address.startswith("tls://"):
+        return
+    if dask.config.get("distributed.client.security-loader", None):
+        return  # the loader (e.g. a deployment's) provides the credentials
+    if Security().get_connection_args("client")["ssl_context"] is None:
+        raise ValueError(
+            f"{address} needs TLS credentials, and Dask's config has none for a client: "
+            "set distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and "
+            f"distributed.comm.tls.client.key (or {', '.join(TLS_ENV)})."
+        )
+
+
+#: Seconds between looks at a client's connection for a reconnection (see on_reconnect).
+RECONNECT_POLL = 0.25
+
+
+class _Reconnects:
+    """The reconnection callbacks of one client, kept on the client itself.
+
+    distributed's ``Client`` reconnects by itself when its scheduler comes back within
+    its timeout, but only as a client: topic subscriptions (``subscribe_topic``) and
+    worker plugins (``register_plugin``) are not sent again, and a restarted scheduler
+    has none of them. Nor does it say that it reconnected: each connection has its own
+    ``scheduler_comm``, each scheduler its own id, and a look at both tells.
+    """
+
+    ATTRIBUTE = "_fractal_reconnects"
+
+    def __init__(self, client: Client):
+        # Weak: the watch must not keep a closed client (and what hangs on it) alive.
+        self._client = weakref.ref(client)
+        self._callbacks: list = []
+        self._comm = client.scheduler_comm
+        self._scheduler = _scheduler_id(client)
+        self._poll = PeriodicCallback(self._tick, RECONNECT_POLL * 1000)
+        client.loop.add_callback(self._poll.start)
+
+    def add(self, callback: Callable) -> None:
+        held = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else callback
+        self._callbacks.append(held)
+
+    def _tick(self) -> None:
+        client = self._client()
+        if client is None or client.status == "closed":
+            self._poll.stop()
+            return
+        self.check(client)
+
+    def check(self, client: Client) -> None:
+        if client.status != "running":
+            return
+        comm, scheduler = client.scheduler_comm, _scheduler_id(client)
+        if comm is self._comm and scheduler == self._scheduler:
+            return
+        new_scheduler = scheduler != self._scheduler
+        self._comm, self._scheduler = comm, scheduler
+        logger.info("reconnected to the Dask scheduler%s", " (restarted)" * new_scheduler)
+        alive = []
+        for held in self._callbacks:
+            callback = held() if isinstance(held, weakref.WeakMethod) else held
+            if callback is None:
+                continue
+            alive.append(held)
+            try:
+                callback(client, new_scheduler)
+            except Exception:  # one listener's failure must not cost the others theirs
+                logger.exception("a reconnection callback failed")
+        self._callbacks = alive
+
+
+def _scheduler_id(client: Client) -> str | None:
+    return (client.scheduler_info() or {}).get("id")
+
+
+def on_reconnect(client: Client, callback: Callable[[Client, bool], None]) -> None:
+    """Call ``callback(client, new_scheduler)`` each time ``client`` reconnects.
+
+    ``new_scheduler`` is true when the scheduler is another one (restarted): it has lost
+    the worker plugins and topic subscriptions of the client, which must send them again.
+    Seen within :data:`RECONNECT_POLL` seconds, or at once by :func:`check_reconnected`.
+    A bound method is held weakly (its object is not kept alive for it); the callback
+    runs on the client's event loop.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        An asynchronous client.
+    callback : callable
+        Called with the client and whether its scheduler is a new one.
+    """
+    watch = getattr(client, _Reconnects.ATTRIBUTE, None)
+    if watch is None:
+        watch = _Reconnects(client)
+        setattr(client, _Reconnects.ATTRIBUTE, watch)
+    watch.add(callback)
+
+
+def check_reconnected(client: Client) -> None:
+    """Run ``client``'s :func:`on_reconnect` callbacks now if it reconnected since the
+    last look: before sending work, so that what they restore precedes it."""
+    watch = getattr(client, _Reconnects.ATTRIBUTE, None)
+    if watch is not None:
+        watch.check(client)
+
+
 class ClusterConnection:
     """A lazily created Dask client (and, if needed, local cluster) for one process.
 
@@ -163,7 +294,8 @@ class ClusterConnection:
         Seconds to wait when connecting, and for a lost scheduler to come back before the
         client gives up (after which the next :meth:`client` call makes a new one).
     plugins : sequence of WorkerPlugin, optional
-        Registered on every worker, including workers that join later. Defaults to
+        Registered on every worker, including workers that join later, and again on a
+        scheduler that restarted under the same client (see :func:`on_reconnect`). Defaults to
         :class:`~compute.diagnostics.KernelWarmup`.
 
     Examples
@@ -194,6 +326,8 @@ class ClusterConnection:
         self._pages = False
         self._lock: asyncio.Lock | None = None
         self._starting: concurrent.futures.Future | None = None
+        # Plugin registrations after a reconnection, held until they end.
+        self._registering: set[asyncio.Future] = set()
         self._closed = False
         self.error: str | None = None
 
@@ -321,6 +455,7 @@ class ClusterConnection:
         if self._closed:
             raise RuntimeError("The cluster connection is closed.")
         if self._client is not None and self._client.status in ("running", "connecting"):
+            check_reconnected(self._client)
             return self._client
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -351,6 +486,7 @@ class ClusterConnection:
                     local_cluster, self.n_workers, self.threads_per_worker
                 )
             address = self.cluster.scheduler_address
+        check_security(address)
         logger.info("connecting to the Dask scheduler at %s", address)
         client = await Client(
             address,
@@ -364,7 +500,23 @@ class ClusterConnection:
         )
         for plugin in self.plugins:
             await client.register_plugin(plugin)
+        on_reconnect(client, self._reconnected)
         return client
+
+    def _reconnected(self, client: Client, new_scheduler: bool) -> None:
+        # A restarted scheduler knows none of our plugins: without them again, workers
+        # that join it are never warmed.
+        if new_scheduler and self.plugins:
+            task = asyncio.ensure_future(self._register_plugins(client))
+            self._registering.add(task)
+            task.add_done_callback(self._registering.discard)
+
+    async def _register_plugins(self, client: Client) -> None:
+        for plugin in self.plugins:
+            try:
+                await client.register_plugin(plugin)
+            except Exception as exc:  # lost again: the next reconnection tries again
+                logger.warning("registering %s again failed: %s", type(plugin).__name__, exc)
 
     async def _discard_client(self) -> None:
         client, self._client = self._client, None

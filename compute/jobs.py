@@ -55,6 +55,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from distributed.client import FutureCancelledError
 
+from .cluster import check_reconnected, on_reconnect
 from .config import FractalConfig
 from .limits import Ledger
 from .records import KINDS, JobRecord
@@ -649,6 +650,13 @@ def as_work(work, args: tuple = (), kwargs: dict | None = None, key: str | None 
 
 
 # -- drivers: all the talking to Dask ---------------------------------------------------------
+def _dropped(gather: asyncio.Future) -> None:
+    # A gather nobody waits for any more (see Driver._received): its outcome is not wanted,
+    # and must not be reported as an exception never retrieved.
+    if not gather.cancelled():
+        gather.exception()
+
+
 class Driver:
     """Runs one job: submits its tasks, collects its parts, releases what it holds.
 
@@ -667,7 +675,11 @@ class Driver:
         try:
             await self.run()
         except asyncio.CancelledError:
-            raise
+            if asyncio.current_task().cancelling():  # stop(): the job is being cancelled
+                raise
+            # Not ours: other code on the client cancelled a gather this job had joined
+            # (see _received). Failed, not "running" forever, nor joined by the next request.
+            self.job._finish("failed", "Receiving the result was cancelled; ask again.")
         except FutureCancelledError as exc:
             self.job._finish("failed", f"The Dask cluster dropped the work ({exc}).")
         except Exception as exc:
@@ -686,6 +698,22 @@ class Driver:
         if self._task is not None:
             self._task.cancel()
         self._release()
+
+    @staticmethod
+    async def _received(future):
+        """``await future``, except that cancelling the wait never cancels the gather.
+
+        A client batches the gathers asked for at one moment into one request that all
+        of them await (``Client._gather``): cancelling any one waiter cancels that request
+        for all, whose awaits raise CancelledError (another job's driver ended with its
+        job "running" forever), and a request cancelled before it started stays the
+        client's pending one for good, so every later gather on it fails at once. A
+        stopped driver only stops waiting: the gather ends by itself (promptly: it fails
+        once the future is released), and its value is dropped.
+        """
+        gather = asyncio.ensure_future(future.result())
+        gather.add_done_callback(_dropped)
+        return await asyncio.shield(gather)
 
     def _release(self) -> None:
         # Releasing our last reference tells the scheduler we no longer want the keys;
@@ -769,7 +797,7 @@ class _FrameDriver(Driver):
             self._futures[task.tile] = future
 
     async def _collect(self, tile: Tile) -> None:
-        values = await self._futures[tile]
+        values = await self._received(self._futures[tile])
         future = self._futures.pop(tile, None)
         if future is None:  # released meanwhile: the job ended
             return
@@ -833,7 +861,7 @@ class _TaskDriver(Driver):
         job._finish("done")
 
     async def _collect(self, index: int) -> None:
-        value = await self._futures[index]
+        value = await self._received(self._futures[index])
         future = self._futures.pop(index, None)
         if future is None:  # released meanwhile: the job ended
             return
@@ -875,9 +903,11 @@ class JobRegistry:
         ``cached`` with no task. Without a store nothing is written to disk.
     """
 
-    # A weak association, not global state: a registry lives exactly as long as its
-    # client, and managers created independently on one client must find the same one.
-    _by_client: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()
+    # Kept on the client itself, not in a table: a registry lives exactly as long as its
+    # client (the two are garbage together once the client is closed and dropped), and
+    # managers created independently on one client must find the same one. A table
+    # weakly keyed by the client would never let go: its value holds the client.
+    _ATTRIBUTE: ClassVar[str] = "_fractal_job_registry"
 
     #: How far ahead of every tile a preview's tag is placed, in seconds.
     PREVIEW_LEAD = 3600.0
@@ -889,11 +919,11 @@ class JobRegistry:
     HEARTBEAT = 5.0
 
     def __init__(self, client, cache: FrameCache | None = None, store: FrameStore | None = None):
-        if client in self._by_client:
+        if getattr(client, self._ATTRIBUTE, None) is not None:
             raise ValueError(
                 "This client already has a JobRegistry; use JobRegistry.for_client(client)."
             )
-        self._by_client[client] = self
+        setattr(client, self._ATTRIBUTE, self)
         self.client = client
         self.cache = cache if cache is not None else FrameCache()
         self.store = store
@@ -914,18 +944,34 @@ class JobRegistry:
         self._local: ThreadPoolExecutor | None = None
         self._reporter: asyncio.Future | None = None
         self._listeners: list = []
-        client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
-        client.subscribe_topic(JOB_STARTED_TOPIC, self._on_job_started)
+        self._subscribe()
+        on_reconnect(client, self._reconnected)
 
     @classmethod
     def for_client(
         cls, client, cache: FrameCache | None = None, store: FrameStore | None = None
     ) -> JobRegistry:
         """The registry of ``client``, created on first use (with ``cache`` and ``store``)."""
-        registry = cls._by_client.get(client)
+        registry = getattr(client, cls._ATTRIBUTE, None)
         return registry if registry is not None else cls(client, cache, store)
 
     # -- workers' reports --------------------------------------------------------------------
+    def _subscribe(self) -> None:
+        self.client.subscribe_topic(TILE_STARTED_TOPIC, self._on_tile_started)
+        self.client.subscribe_topic(JOB_STARTED_TOPIC, self._on_job_started)
+
+    def _reconnected(self, client, new_scheduler: bool) -> None:
+        """Restore the reports after the client reconnected (see
+        :func:`~compute.cluster.on_reconnect`): without them, jobs read "queued" until
+        their first part arrives."""
+        # Subscriptions travel on the client's stream, ahead of any work sent after them.
+        # Sent to every new connection: subscribing twice is harmless.
+        self._subscribe()
+        if new_scheduler and self._reporter is not None:
+            # The restarted scheduler's workers have no StartReporter.
+            self._reporter = None
+            self._reporting_soon()
+
     def _on_tile_started(self, event) -> None:
         _, msg = event
         key = msg.get("job")
@@ -960,11 +1006,13 @@ class JobRegistry:
             job._running()
 
     def _reporting_soon(self) -> None:
-        """Have every worker report the start of annotated tasks (once per registry).
+        """Have every worker report the start of annotated tasks (once per scheduler).
 
         Not awaited: a task that starts before the plugin is in place reads "running"
         when its first part arrives instead.
         """
+        # May register again, through _reconnected, on a restarted scheduler.
+        check_reconnected(self.client)
         if self._reporter is None:
             self._reporter = asyncio.ensure_future(self.client.register_plugin(StartReporter()))
             self._reporter.add_done_callback(self._reported)
@@ -972,7 +1020,8 @@ class JobRegistry:
     def _reported(self, future: asyncio.Future) -> None:
         if not future.cancelled() and future.exception() is not None:
             logger.warning("registering the start reporter failed: %s", future.exception())
-            self._reporter = None
+            if self._reporter is future:  # not one started since, on a new scheduler
+                self._reporter = None
 
     # -- fair queuing of tiles ---------------------------------------------------------------
     def tags(

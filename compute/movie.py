@@ -446,7 +446,7 @@ class _MovieDriver(Driver):
                 movie_sample, sample, key=f"fractal-moviefit-{spec.frames_key}", pure=False
             )
         self._futures["fit"] = future
-        values = await future
+        values = await self._received(future)
         self._futures.pop("fit", None)
         future.release()
         return await asyncio.to_thread(Normalizer.fit, values, spec.normalization)
@@ -471,7 +471,7 @@ class _MovieDriver(Driver):
             self._futures[k] = future
 
     async def _collect(self, k: int, frames: dict) -> None:
-        indices = await self._futures[k]
+        indices = await self._received(self._futures[k])
         future = self._futures.pop(k, None)
         if future is None:
             return

@@ -7,6 +7,7 @@ always reaped and its exit status checked by the fixture that started it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -31,11 +33,16 @@ def free_port() -> int:
 
 
 class ExternalCluster:
-    """`dask scheduler` and `dask worker` processes, each in its own process group."""
+    """`dask scheduler` and `dask worker` processes, each in its own process group.
 
-    def __init__(self, logs: Path):
+    With ``tls`` (paths of a CA certificate and of a certificate and key it signed, keys
+    ``ca``, ``cert`` and ``key``), both speak Dask's TLS (``tls://``) and use these.
+    """
+
+    def __init__(self, logs: Path, tls: dict | None = None):
         self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{self.port}"
         # Fixed, like a real deployment's: a restarted scheduler's dashboard is where it was.
         self.dashboard = f"127.0.0.1:{free_port()}"
         self.logs = logs
@@ -57,14 +64,26 @@ class ExternalCluster:
     def start_scheduler(self) -> None:
         self.scheduler = self._spawn(
             "scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-            "--dashboard-address", self.dashboard,
+            "--dashboard-address", self.dashboard, *self._tls_args("--protocol", "tls"),
         )  # fmt: skip
 
     def start_worker(self) -> None:
-        self.worker = self._spawn(
-            "worker", "worker", self.address, "--nworkers", "1", "--nthreads", "1",
+        self.worker = self.spawn_worker("worker")
+
+    def spawn_worker(self, name: str) -> subprocess.Popen:
+        """Another `dask worker` (1 thread) beside :attr:`worker`, logged as ``name``; the
+        caller stops (or kills) it and reaps it: :meth:`stop` knows only its own."""
+        return self._spawn(
+            name, "worker", self.address, "--nworkers", "1", "--nthreads", "1",
             "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "120",
+            *self._tls_args(),
         )  # fmt: skip
+
+    def _tls_args(self, *extra: str) -> tuple[str, ...]:
+        if not self.tls:
+            return ()
+        return (*extra, "--tls-ca-file", str(self.tls["ca"]), "--tls-cert",
+                str(self.tls["cert"]), "--tls-key", str(self.tls["key"]))  # fmt: skip
 
     def kill_scheduler(self) -> None:
         os.killpg(self.scheduler.pid, signal.SIGKILL)
@@ -96,12 +115,12 @@ class ExternalCluster:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     @classmethod
-    def running(cls, logs: Path):
+    def running(cls, logs: Path, tls: dict | None = None):
         """Start a scheduler and one worker; yield the cluster; stop both and check them.
 
         A generator, for fixtures of any scope to ``yield from``.
         """
-        cluster = cls(logs)
+        cluster = cls(logs, tls=tls)
         cluster.start_scheduler()
         cluster.start_worker()
         try:
@@ -208,6 +227,20 @@ class AppServer:
 
     def log(self) -> str:
         return (self.logs / f"{self.name}.log").read_text(errors="replace")
+
+    def request(self, method: str, path: str, body=None, raw: bytes | None = None):
+        """``(status, headers, body bytes)`` of one request to ``path`` (``/api/...``) with
+        a JSON ``body`` (or ``raw`` bytes); HTTP errors are answers too."""
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(
+            f"http://localhost:{self.port}{path}", data=data, method=method
+        )
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
 
 
 def _group_alive(pgid: int, grace: float) -> bool:

@@ -1,19 +1,29 @@
-"""The app in a real browser while its Dask scheduler dies and comes back."""
+"""The app in a real browser while its Dask scheduler dies and comes back.
+
+After the restart the client has reconnected, not only as a client: its jobs' states still
+come from the workers' reports, and a new worker is still warmed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
+from distributed import Client
 from pages import (
+    _DEEP_TEXT,
     deep_text,
     link,
     open_dashboard,
     set_max_iter,
+    view_of,
     wait_state,
     wait_text,
     wait_until,
     wait_url,
 )
-from support import AppServer, ExternalCluster
+from support import AppServer, ExternalCluster, heavy
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -31,6 +41,31 @@ def fragile(tmp_path):
 
 def banner_shown(page) -> bool:
     return page.locator(".cluster-banner").first.is_visible()
+
+
+def _warmed_fn():
+    # Made here, not at module level: pickled by value, a `dask worker` needs no tests/.
+    def warmed(dask_worker):
+        import compute.kernels
+
+        compiled = any(getattr(f, "signatures", None) for f in vars(compute.kernels).values())
+        return "fractal-kernel-warmup" in dask_worker.plugins and compiled
+
+    return warmed
+
+
+# Every text the job badge shows, as the page draws it (a state may last a fraction of a
+# second: polled from Python, it could be missed).
+_RECORD_BADGE = f"""
+() => {{
+    const text = {_DEEP_TEXT};
+    window.fractalBadges = [];
+    setInterval(() => {{
+        const now = text(".job-text"), seen = window.fractalBadges;
+        if (seen[seen.length - 1] !== now) seen.push(now);
+    }}, 10);
+}}
+"""
 
 
 # Arguments in this order: the tab closes (and is photographed) before the server stops.
@@ -60,3 +95,21 @@ def test_a_lost_scheduler_shows_a_banner_and_the_app_recovers(fragile, page):
     wait_until(lambda: not old_stream.evaluate("e => e.isConnected"), "reloaded iframes")
     stream = page.locator("iframe.dask-individual-task-stream")
     stream.content_frame.locator("canvas").first.wait_for()
+
+    # The restarted scheduler got the app's warm-up again, for the new worker.
+    with contextlib.closing(Client(cluster.address, set_as_default=False)) as client:
+        client.wait_for_workers(1)
+        warmed = _warmed_fn()
+        wait_until(lambda: all(client.run(warmed).values()), "the new worker warmed")
+    # And the workers' reports of started tiles (a topic subscribed again): a heavy frame
+    # reads "running" before any tile is back, not "queued" until the first one.
+    frame = heavy()
+    page.goto(link(app, **view_of(frame.copy(max_iter=60))))
+    wait_state(page, "done", "cached")
+    page.evaluate(_RECORD_BADGE)
+    set_max_iter(page, frame.max_iter)
+    wait_url(page, lambda c: c.max_iter == frame.max_iter, "the heavy view")
+    wait_state(page, "queued", "running")  # the heavy frame's, not the last one's "done"
+    assert wait_state(page, "done") == "done"
+    seen = page.evaluate("() => window.fractalBadges")
+    assert any(re.search(r"running: 0 of (1[0-9]|[2-9]) tiles", t) for t in seen), seen
