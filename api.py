@@ -38,6 +38,7 @@ from http import HTTPStatus
 
 import numpy as np
 import panel as pn
+import param
 import tornado.httpclient
 import tornado.websocket
 from bokeh.server.views.auth_request_handler import AuthRequestHandler
@@ -111,13 +112,15 @@ def _config(params) -> FractalConfig:
         raise ApiError(400, f"Unknown parameter(s): {', '.join(map(str, unknown))}.")
     values = {}
     for name, value in params.items():
-        kind = type(FractalConfig.param[name]).__name__
-        if kind in ("Number", "Integer"):
+        # By kind, not by class name: the config's parameters are its own subclasses.
+        declared = FractalConfig.param[name]
+        if isinstance(declared, param.Number):
             value = _finite(value, name)
-            if kind == "Integer" and not (isinstance(value, int) or float(value).is_integer()):
+            integer = isinstance(declared, param.Integer)
+            if integer and not (isinstance(value, int) or float(value).is_integer()):
                 raise ApiError(400, f"{name} must be an integer, not {value}.")
-            value = int(value) if kind == "Integer" else value
-        elif kind == "Range":
+            value = int(value) if integer else value
+        elif isinstance(declared, param.Range):
             if not isinstance(value, list | tuple) or len(value) != 2:
                 raise ApiError(400, f"{name} must be a pair [lo, hi], not {json.dumps(value)}.")
             value = tuple(_finite(v, name) for v in value)
@@ -382,6 +385,15 @@ class FramePngHandler(ResultHandler):
         config = _query_config(
             {k: v for k, v in self.request.arguments.items() if k not in DISPLAY}
         )
+        # How it is to be shown is checked before any work: a bad colormap found only
+        # when the frame is served would have cost the cluster the frame.
+        fmt = self.get_query_argument("format", None)
+        if fmt not in (None, "png", "npy"):
+            raise ApiError(400, f"format must be png or npy, not {fmt!r}.")
+        for name, known in (("colormap", COLORMAPS), ("normalization", NORMALIZATIONS)):
+            value = self.get_query_argument(name, None)
+            if value is not None and value not in known:
+                raise ApiError(400, f"Unknown {name} {value!r}.")
         job = await self.submit(config)
         try:
             await asyncio.wait_for(asyncio.shield(job.wait()), wait)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import panel as pn
 import param
 
@@ -15,6 +17,8 @@ class FractalControls(pn.viewable.Viewer):
     bounds, steps and docs. Sliders write the config when released (or stepped with
     the keyboard), so that a drag is one change of the config, one URL, one history
     entry; while a slider is dragged its values appear in :attr:`live`, for previews.
+    A value the config refuses (an emptied size box) is not applied: :attr:`refused`
+    says why, next to the widgets, and the widget shows the config's value again.
     """
 
     config = param.ClassSelector(
@@ -25,6 +29,7 @@ class FractalControls(pn.viewable.Viewer):
         default={},
         doc="Values of the sliders as they are dragged, by parameter name (not yet released).",
     )
+    refused = param.String(default="", doc="Why the last value typed was not applied.")
 
     def __init__(self, **params):
         if "config" not in params:
@@ -43,12 +48,8 @@ class FractalControls(pn.viewable.Viewer):
         self._max_iter = pn.widgets.EditableIntSlider.from_param(
             p.max_iter, throttled=True, name="Max iterations"
         )
-        self._width = pn.widgets.IntInput.from_param(
-            p.width, step=64, name="Width (px)", width=140
-        )
-        self._height = pn.widgets.IntInput.from_param(
-            p.height, step=64, name="Height (px)", width=140
-        )
+        self._width = self._size_input("width", "Width (px)")
+        self._height = self._size_input("height", "Height (px)")
         self._colormap = pn.widgets.Select.from_param(p.colormap, name="Colormap")
         self._normalization = pn.widgets.RadioButtonGroup.from_param(
             p.normalization, color="primary", variant="outline", name="Normalisation"
@@ -73,6 +74,12 @@ class FractalControls(pn.viewable.Viewer):
             self._c_imag,
             self._max_iter,
             pn.Row(self._width, self._height),
+            pn.pane.Alert(
+                self.param.refused,
+                alert_type="warning",
+                visible=self.param.refused.rx.bool(),
+                css_classes=["widget-error"],
+            ),
             pn.pane.Markdown(self._viewport, margin=(0, 10)),
             self._reset,
             pn.layout.Divider(),
@@ -80,6 +87,35 @@ class FractalControls(pn.viewable.Viewer):
             self._normalization,
             css_classes=["fractal-controls"],
         )
+
+    def _size_input(self, name: str, label: str) -> pn.widgets.IntInput:
+        # Not from_param: an emptied box sends None, which the config refuses, and Panel's
+        # link would raise that out of the browser's event (a traceback in the server's
+        # log, and no word to the user).
+        p = self.config.param[name]
+        widget = pn.widgets.IntInput(
+            label=label,
+            value=getattr(self.config, name),
+            start=p.bounds[0],
+            end=p.bounds[1],
+            step=64,
+            width=140,
+            description=p.doc,
+        )
+        widget.param.watch(functools.partial(self._typed, name), "value")
+        self.config.param.watch(lambda event: setattr(widget, "value", event.new), name)
+        return widget
+
+    def _typed(self, name: str, event) -> None:
+        if event.new == getattr(self.config, name):
+            return  # the config's own value: an echo, or the refusal's reset below
+        try:
+            self.config.param.update(**{name: event.new})
+        except (ValueError, TypeError) as exc:
+            self.refused = f"{name} not changed: {exc}"
+            event.obj.value = getattr(self.config, name)
+        else:
+            self.refused = ""
 
     def _dragged(self, name: str, value) -> None:
         # A value the config already holds is a release or an echo, not a drag.

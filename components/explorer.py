@@ -7,11 +7,14 @@ import functools
 import io
 import json
 import logging
+import re
+import urllib.parse
 import weakref
 
 import panel as pn
 import param
 from panel.io.document import hold
+from panel.util import parse_query
 from tornado.ioloop import IOLoop
 
 from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
@@ -125,6 +128,67 @@ def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
     return any(abs(s - w) >= half for s, w in zip(shown, wanted, strict=True))
 
 
+#: What the page's link holds: the config's parameters, by their own names.
+LINK_PARAMS = COMPUTE_PARAMS + DISPLAY_PARAMS
+
+
+def _link_value(text: str):
+    # The link's values are JSON, as the explorer writes them, and the selectors' names
+    # bare text. NaN and Infinity are no JSON: they stay text, for the config to refuse.
+    try:
+        return json.loads(text, parse_constant=lambda name: text)
+    except ValueError:
+        return text
+
+
+def _link_text(config: FractalConfig, name: str) -> str:
+    value = config.param[name].serialize(getattr(config, name))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _readable(name: str, text: str) -> bool:
+    # Panel parses the whole query on every change of the link; some values make its
+    # parser raise ('²' passes str.isdigit but not int()).
+    try:
+        parse_query("?" + urllib.parse.urlencode([(name, text)]))
+    except Exception:
+        return False
+    return True
+
+
+def _clipped(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "\u2026"
+
+
+def _plain_markdown(text: str) -> str:
+    """``text`` as Markdown that shows it as it is: every ASCII punctuation escaped, so
+    that a link's values never become HTML, links or emphasis in the page."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
+def _page_location():
+    """``pn.state.location``, also for a link that Panel's own query parser cannot read."""
+    try:
+        return pn.state.location
+    except ValueError:
+        pass
+    # Panel parses the query as it makes the page's Location, and its parser raises on
+    # some values ("\u00b2" passes str.isdigit, not int()): the session would fail to build.
+    # Made here as Panel makes it, but not parsed yet: _read_link names the bad value and
+    # leaves a query Panel can read. (Panel keeps a session's Location in _locations.)
+    from panel.io.location import Location, _get_location_params
+    from panel.util import edit_readonly
+
+    request = pn.state.curdoc.session_context.request
+    location = Location()
+    location._syncing = True  # (Panel's own guard: no parse while the values are set)
+    with edit_readonly(location):
+        location.param.update(_get_location_params(request.protocol, request.host, request.uri))
+    location._syncing = False
+    pn.state._locations[pn.state.curdoc] = location
+    return location
+
+
 def _close_session(session_context, explorer_ref=None) -> None:
     # Bound as a default argument: session-destroyed callbacks run after the served
     # module's globals are cleared.
@@ -199,13 +263,15 @@ class FractalExplorer(pn.viewable.Viewer):
         if "store" not in params:
             params["store"] = shared_store()
         super().__init__(**params)
-        if self.sync_url and pn.state.location is not None:
+        location = _page_location() if self.sync_url else None
+        if location is not None:
             # Before any component exists, so that all of them (the plot's first axes
             # included) start from the link's view: a plot drawn at the default view and
             # moved afterwards could report the default back as a zoom.
-            pn.state.location.sync(
-                self.config, list(COMPUTE_PARAMS + DISPLAY_PARAMS), on_error=self._url_error
-            )
+            # Read here, not by Panel's sync: its parser raises on some values and drops
+            # others silently; this way every bad value is named in link_note.
+            self._read_link(location)
+            location.sync(self.config, list(LINK_PARAMS), on_error=self._url_error)
             # A link whose values are each valid but together over budget is refused when
             # the first job is asked for, with the message saying what to lower.
         self.controls = FractalControls(config=self.config)
@@ -245,6 +311,7 @@ class FractalExplorer(pn.viewable.Viewer):
         # This session's own: a notification for a movie that another session's request
         # finished must appear here, not in whichever session's callback is running.
         self._notifications = pn.state.notifications
+        self._store_told = False
         self._watchdog_cb = None
         # The served document, if any: what the session writes to the page goes there in
         # one next-tick callback per tick (see _later).
@@ -261,7 +328,10 @@ class FractalExplorer(pn.viewable.Viewer):
             css_classes=["download-png"],
         )
         said = pn.bind(
-            lambda refused, note: refused or note, self.session.param.message, self.param.link_note
+            # Messages are text: shown as written, never as Markdown or HTML of a link's.
+            lambda refused, note: _plain_markdown(refused or note),
+            self.session.param.message,
+            self.param.link_note,
         )
         self._alert = pn.pane.Alert(
             said, alert_type="danger", visible=pn.bind(bool, said), css_classes=["input-error"]
@@ -584,6 +654,7 @@ class FractalExplorer(pn.viewable.Viewer):
             logger.info("a tab closed: its work stops now, not when Bokeh drops its session")
             self.close()
             return
+        self._tell_store_problem()
         status = self.connection.status
         was = self.cluster_status
         self.cluster_status = status
@@ -613,27 +684,63 @@ class FractalExplorer(pn.viewable.Viewer):
                         self.watchdog = "watching"
 
     # -- feedback --------------------------------------------------------------------------------
+    def _tell_store_problem(self) -> None:
+        """Say once per session that the store stopped saving (:attr:`FrameStore.problem`);
+        the store logs it once per process."""
+        problem = self.store.problem if self.store is not None else ""
+        if problem and not self._store_told:
+            self._store_told = True
+            if self._notifications is not None:
+                # Kept until dismissed: it holds for the whole session, not one action.
+                self._notifications.warning(problem, duration=0)
+
     def _notify(self, kind: str, text: str) -> None:
         logger.info("%s: %s", kind, text)
         notifications = self._notifications
         if notifications is not None:
             getattr(notifications, kind)(text, duration=4000 if kind != "error" else 0)
 
+    def _read_link(self, location) -> None:
+        """Apply the link's valid values to the config; name the others in link_note.
+
+        Leaves the link holding what is shown (the bad values replaced), and readable by
+        Panel's own query parser.
+        """
+        pairs = urllib.parse.parse_qsl(location.search.lstrip("?"), keep_blank_values=True)
+        # The last of a repeated name wins, as in Panel's reading of the query.
+        given = {name: text for name, text in pairs if name in LINK_PARAMS}
+        bad = []
+        for name, text in given.items():
+            value = _link_value(text)
+            if isinstance(value, list):  # JSON has no tuples: a range comes as a list
+                value = tuple(value)
+            try:
+                self.config.param.update(**{name: value})
+            except (ValueError, TypeError) as exc:
+                bad.append(f"{name}={_clipped(text, 60)} ({_clipped(str(exc).rstrip('.'), 200)})")
+        if bad:
+            self.link_note = f"Ignored invalid values in the link: {'; '.join(bad)}."
+        others = [(k, v) for k, v in pairs if k not in LINK_PARAMS and _readable(k, v)]
+        if bad or len(others) + len(given) < len(pairs):
+            # Put what is really shown back in the link, so that sharing it shares that.
+            shown = [(name, _link_text(self.config, name)) for name in given]
+            location.search = "?" + urllib.parse.urlencode(others + shown)
+
     def _url_error(self, mapped: dict) -> None:
+        # A change of the link after the page loaded (back, forward) that Panel could not
+        # apply at once: each value on its own, the bad ones named.
         bad = []
         for name, value in mapped.items():
             try:
                 self.config.param.update(**{name: value})
-            except Exception:
-                bad.append(f"{name}={value!r}")
+            except (ValueError, TypeError) as exc:
+                bad.append(
+                    f"{name}={_clipped(repr(value), 60)} ({_clipped(str(exc).rstrip('.'), 200)})"
+                )
         if bad:
-            self.link_note = f"Ignored invalid values in the link: {', '.join(bad)}."
+            self.link_note = f"Ignored invalid values in the link: {'; '.join(bad)}."
             # Put what is really shown back in the link, so that sharing it shares that.
-            current = {}
-            for name in mapped:
-                value = self.config.param[name].serialize(getattr(self.config, name))
-                current[name] = value if isinstance(value, str) else json.dumps(value)
-            pn.state.location.update_query(**current)
+            pn.state.location.update_query(**{n: _link_text(self.config, n) for n in mapped})
 
     def _png(self):
         job = self.job

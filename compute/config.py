@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
+import reprlib
 
 import param
 
@@ -37,12 +39,86 @@ def _digits(value) -> float:
     return float(f"{float(value):.15g}") + 0.0
 
 
+def _shown(value) -> str:
+    # A message quotes what was given, but never a megabyte of it.
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlong = 40
+    return short.repr(value)
+
+
+def _plain(value):
+    # numpy scalars and fractions are numbers to the config, but not to JSON.
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def _real(value) -> bool:
+    # bool is an int to Python (and to param): True is no count of iterations. Callables
+    # are refused too: param would take one as a dynamic value, drawn anew on each read.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range: finite, and out of any bound
+        return True
+
+
+class Real(param.Number):
+    """A finite real number within bounds: no bool, NaN, infinity, callable or string."""
+
+    def _validate_value(self, value, allow_None):
+        if value is None and allow_None:
+            return
+        if not _real(value):
+            raise ValueError(f"{self.name} must be a number, not {_shown(value)}.")
+        if not _finite(value):
+            raise ValueError(f"{self.name} must be a finite number, not {_shown(value)}.")
+
+
+class Count(param.Integer):
+    """An integer within bounds: no bool, float, callable or string."""
+
+    def _validate_value(self, value, allow_None):
+        if value is None and allow_None:
+            return
+        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
+            raise ValueError(f"{self.name} must be an integer, not {_shown(value)}.")
+
+
+class Span(param.Range):
+    """An increasing pair (lo, hi) of finite real numbers within bounds."""
+
+    def _validate_value(self, value, allow_None):
+        if value is None and allow_None:
+            return
+        if not (isinstance(value, tuple) and len(value) == 2 and all(map(_real, value))):
+            raise ValueError(
+                f"{self.name} must be a pair of numbers (lo, hi), not {_shown(value)}."
+            )
+        if not all(map(_finite, value)):
+            raise ValueError(f"{self.name} must hold finite numbers, not {_shown(value)}.")
+        lo, hi = value
+        if not lo < hi:
+            raise ValueError(
+                f"{self.name} must be increasing (lo < hi), not {_shown(value)}: "
+                "a view needs a width."
+            )
+
+
 class FractalConfig(param.Parameterized):
     """One view of a Julia or Mandelbrot set.
 
-    Every parameter is typed and bounded: setting a value out of bounds raises
-    ``ValueError``. Constraints that involve several parameters (ordered ranges, float64
-    precision, the pixel budget) are checked at construction and by :meth:`validate`.
+    Every parameter is typed and bounded: setting a value of the wrong type (a bool for
+    a number included), a NaN or infinity, an empty or inverted range, or a value out of
+    bounds raises ``ValueError`` naming the parameter, at construction as at any later
+    assignment. Constraints that involve several parameters (float64 precision, the
+    pixel budget) are checked at construction and by :meth:`validate`.
 
     Examples
     --------
@@ -57,34 +133,34 @@ class FractalConfig(param.Parameterized):
         doc="Julia iterates z -> z**2 + c from each pixel; Mandelbrot iterates from 0 with c "
         "set to each pixel.",
     )
-    c_real = param.Number(
+    c_real = Real(
         default=-0.8,
         bounds=(-2.0, 2.0),
         softbounds=(-1.5, 0.6),
         step=0.001,
         doc="Real part of the Julia constant c (unused for Mandelbrot).",
     )
-    c_imag = param.Number(
+    c_imag = Real(
         default=0.156,
         bounds=(-2.0, 2.0),
         softbounds=(-1.0, 1.0),
         step=0.001,
         doc="Imaginary part of the Julia constant c (unused for Mandelbrot).",
     )
-    max_iter = param.Integer(
+    max_iter = Count(
         default=500,
         bounds=(1, 20_000),
         softbounds=(10, 5_000),
         doc="Iterations before a point is declared inside the set.",
     )
-    width = param.Integer(default=1024, bounds=(16, 4096), doc="Frame width in pixels.")
-    height = param.Integer(default=1024, bounds=(16, 4096), doc="Frame height in pixels.")
-    x_range = param.Range(
+    width = Count(default=1024, bounds=(16, 4096), doc="Frame width in pixels.")
+    height = Count(default=1024, bounds=(16, 4096), doc="Frame height in pixels.")
+    x_range = Span(
         default=(-1.6, 1.6),
         bounds=PLANE,
         doc="Real axis (x0, x1) of the viewport, x0 < x1.",
     )
-    y_range = param.Range(
+    y_range = Span(
         default=(-1.6, 1.6),
         bounds=PLANE,
         doc="Imaginary axis (y0, y1) of the viewport, y0 < y1.",
@@ -117,15 +193,10 @@ class FractalConfig(param.Parameterized):
         ValueError
             With a message naming the offending parameters and what would fix them.
         """
-        for name in ("c_real", "c_imag"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number, not {getattr(self, name)!r}.")
+        # Each value is already finite, typed and ordered (the parameters' own types
+        # refuse anything else as it is set): what is left spans several parameters.
         for name, n in (("x_range", self.width), ("y_range", self.height)):
             lo, hi = getattr(self, name)
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise ValueError(f"{name} must hold finite numbers, not {(lo, hi)!r}.")
-            if not lo < hi:
-                raise ValueError(f"{name} must be increasing (lo < hi), not {(lo, hi)!r}.")
             # Below ~100 ulps per pixel neighbouring pixels get identical coordinates.
             if (hi - lo) / n < 100 * math.ulp(max(abs(lo), abs(hi), 1.0)):
                 raise ValueError(
@@ -149,6 +220,8 @@ class FractalConfig(param.Parameterized):
         # send slider values with float noise (-0.5810000000000001 for -0.581): 15
         # significant digits make them one value, and change no view by a pixel (the
         # deepest zoom allowed keeps 100 ulps, about 17 digits' 100, per pixel).
+        for name in ("max_iter", "width", "height"):
+            values[name] = int(values[name])  # numpy's integers are no JSON
         values["c_real"] = _digits(values["c_real"])
         values["c_imag"] = _digits(values["c_imag"])
         values["x_range"] = tuple(_digits(v) for v in values["x_range"])
@@ -199,7 +272,10 @@ class FractalConfig(param.Parameterized):
 
         :meth:`from_dict` is its inverse; a job record keeps a config this way.
         """
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.values().items()}
+        return {
+            k: ([_plain(x) for x in v] if isinstance(v, tuple) else _plain(v))
+            for k, v in self.values().items()
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> FractalConfig:

@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import struct
+import threading
 import time
 import uuid
 import zlib
@@ -121,6 +122,19 @@ _TMP = ".tmp-"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
+class StoreUnavailable(OSError):
+    """The store's location cannot be opened: a missing fsspec backend (``s3fs`` for
+    ``s3://``), an unknown protocol, bad credentials, a folder that cannot be created.
+
+    An :class:`OSError`, so that callers that run without persistence on a filesystem
+    error do so on this one too.
+    """
+
+
+#: The first words of :attr:`FrameStore.problem`.
+NOT_SAVING = "Frames and history are not being saved"
+
+
 def default_location() -> str:
     """The store's default place: ``fractal-explorer/store`` in the user's cache directory."""
     return str(platformdirs.user_cache_path("fractal-explorer") / "store")
@@ -150,11 +164,30 @@ class FrameStore:
     storage_options : dict, optional
         Passed to fsspec (credentials, endpoint) for URLs.
 
+    Attributes
+    ----------
+    problem : str
+        Empty while the store works; else why it does not, as a sentence for people
+        (``"Frames and history are not being saved: No space left on device (...)"``).
+        Set by the first write or read that fails (a full disk, a read-only or vanished
+        location), logged once, and cleared by the next write that succeeds. Meanwhile
+        writes are skipped (``put`` returns False) and reads miss: callers carry on
+        without persistence and never see the exception.
+
+    Raises
+    ------
+    StoreUnavailable
+        If the location cannot be opened at all (e.g. ``s3://`` without ``s3fs``).
+
     Notes
     -----
-    Recency of use is the file's modification time, refreshed on every read. Local
-    files support that; on filesystems that cannot touch a file (most object stores)
-    eviction falls back to least recently written.
+    Recency of use is the file's modification time, refreshed on every read, and by
+    :meth:`touch` for a frame served from a process's own memory. Local files support
+    that; on filesystems that cannot touch a file (most object stores) eviction falls
+    back to least recently written.
+
+    Opening a store removes the temporary files of writers killed more than
+    ``abandoned_after`` seconds ago (one listing per folder); no read counts them.
 
     Examples
     --------
@@ -180,12 +213,26 @@ class FrameStore:
         self.max_bytes = int(max_bytes)
         self.max_records = int(max_records)
         self.abandoned_after = float(abandoned_after)
-        self.fs, root = fsspec.core.url_to_fs(self.location, **(storage_options or {}))
-        self._frames = f"{root.rstrip('/')}/frames"
-        self._history = f"{root.rstrip('/')}/history"
-        self._blobs = f"{root.rstrip('/')}/blobs"
+        self.problem = ""
+        self._logged = ""
+        self._recovery_logged = False
+        # Writes run in several threads at once; the problem's transitions are logged once.
+        self._lock = threading.Lock()
+        try:
+            self.fs, root = fsspec.core.url_to_fs(self.location, **(storage_options or {}))
+            self._frames = f"{root.rstrip('/')}/frames"
+            self._history = f"{root.rstrip('/')}/history"
+            self._blobs = f"{root.rstrip('/')}/blobs"
+            for folder in (self._frames, self._history, self._blobs):
+                self.fs.makedirs(folder, exist_ok=True)
+        except Exception as exc:
+            # fsspec raises ImportError for a backend not installed, ValueError for an
+            # unknown protocol, and whatever its backend raises for credentials or network.
+            raise StoreUnavailable(
+                f"The store at {self.location!r} cannot be opened: {_reason(exc)}"
+            ) from exc
         for folder in (self._frames, self._history, self._blobs):
-            self.fs.makedirs(folder, exist_ok=True)
+            self._entries(folder, "", leftovers=True)
 
     @classmethod
     def from_env(cls) -> FrameStore | None:
@@ -248,19 +295,48 @@ class FrameStore:
         Returns
         -------
         bool
-            False if the frame alone is larger than the whole budget (not stored).
+            False if it is not stored: the frame alone is larger than the whole budget,
+            or the store cannot be written (see :attr:`problem`).
         """
         path = self._path(key)
         data = _encode(frame)
-        if len(data) > self.max_bytes:
+        if len(data) > self.max_bytes or not self._write(path, data):
             return False
-        self._write(path, data)
         self.evict(keep=path)
         return True
 
     def discard(self, key: str) -> None:
         """Forget ``key`` if present."""
         self._remove(self._path(key))
+
+    def touch(self, key: str) -> bool:
+        """Mark what is stored under ``key`` as just used, so that eviction keeps it.
+
+        For a frame, result or movie that a process served from its own memory: without
+        this the store's copy ages, and another process sharing the store may evict it
+        while it is hot. Cheap (a few ``stat`` calls on local files), but it touches the
+        filesystem: on an event loop, call it in a thread.
+
+        Parameters
+        ----------
+        key : str
+            A frame's or result's key, a movie's (every format of it is touched), or an
+            entry's full name (``movie-1a2b.mp4``).
+
+        Returns
+        -------
+        bool
+            Whether anything was stored under ``key`` (and could be touched).
+        """
+        if os.path.splitext(key)[1] in _BLOB_SUFFIXES:
+            paths = [self._blob(key)]
+        else:
+            suffixes = sorted(_BLOB_SUFFIXES - {".part"})
+            paths = [self._path(key)] + [f"{self._blobs}/{key}{suffix}" for suffix in suffixes]
+        touched = False
+        for path in paths:
+            touched |= self._touch(path)
+        return touched
 
     @property
     def nbytes(self) -> int:
@@ -293,14 +369,6 @@ class FrameStore:
                 self._remove(info["name"])
                 total -= info["size"]
 
-    def touch(self, key: str) -> None:
-        """Mark ``key``'s frame or result as just used (the LRU recency every process
-        shares), as a read does: a caller that served it from its own memory calls this,
-        so that another process does not evict an entry that is hot here."""
-        for path in (self._path(key), self._blob(f"{key}.result")):
-            if self.fs.exists(path):
-                self._touch(path)
-
     # -- results, movies ---------------------------------------------------------------------
     def _blob(self, name: str) -> str:
         stem, suffix = os.path.splitext(name)
@@ -311,12 +379,12 @@ class FrameStore:
     def put_bytes(self, name: str, data: bytes) -> bool:
         """Store ``data`` as ``name`` (``<key><suffix>``, e.g. ``movie-1a2b.mp4``) atomically.
 
-        Returns False if it alone is larger than the whole budget (not stored).
+        Returns False if it is not stored: it alone is larger than the whole budget, or
+        the store cannot be written (see :attr:`problem`).
         """
         path = self._blob(name)
-        if len(data) > self.max_bytes:
+        if len(data) > self.max_bytes or not self._write(path, bytes(data)):
             return False
-        self._write(path, bytes(data))
         self.evict(keep=path)
         return True
 
@@ -344,7 +412,7 @@ class FrameStore:
         Returns
         -------
         bool
-            False if it cannot be pickled or is over the budget (not stored).
+            False if it cannot be pickled, is over the budget or cannot be written.
         """
         try:
             data = pickle.dumps(value, protocol=5)
@@ -387,7 +455,8 @@ class FrameStore:
         stamp = record.submitted_at or time.time()
         digest = hashlib.sha1(f"{record.key}/{writer}".encode()).hexdigest()[:12]
         name = f"{int(stamp * 1e6):020d}-{digest}{_owner_tag(record.owner)}{_RECORD_SUFFIX}"
-        self._write(f"{self._history}/{name}", json.dumps(record.to_dict()).encode())
+        if not self._write(f"{self._history}/{name}", json.dumps(record.to_dict()).encode()):
+            return  # (see problem)
         entries = self._entries(self._history, _RECORD_SUFFIX, leftovers=True)
         entries.sort(key=lambda info: (_mtime(info), _name(info)))
         for info in entries[: max(len(entries) - self.max_records, 0)]:
@@ -439,14 +508,27 @@ class FrameStore:
                 self._remove(info["name"])
 
     # -- files -------------------------------------------------------------------------------
-    def _write(self, path: str, data: bytes) -> None:
+    def _write(self, path: str, data: bytes) -> bool:
+        """Write ``data`` to ``path`` atomically; False (and :attr:`problem`) if it fails."""
         tmp = f"{path}{_TMP}{uuid.uuid4().hex}"
         try:
-            self.fs.pipe_file(tmp, data)
+            try:
+                self.fs.pipe_file(tmp, data)
+            except FileNotFoundError:
+                # Its folder was removed (a cleaned cache directory): made again, once.
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, path)
+        except Exception as exc:
+            # A full disk, a read-only or unreachable location: skipped, said once.
+            self._remove(tmp, quiet=True)
+            self._failed(exc)
+            return False
         except BaseException:
-            self._remove(tmp)
+            self._remove(tmp, quiet=True)
             raise
+        self._succeeded()
+        return True
 
     def _read(self, path: str, what: str) -> bytes | None:
         """The bytes at ``path``, or None if absent or unreadable (then it is computed)."""
@@ -455,14 +537,40 @@ class FrameStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            logger.warning("%s is unreadable, so it will be computed: %s", what, exc)
+            logger.debug("%s is unreadable, so it will be computed: %s", what, exc)
+            self._failed(exc)
             return None
+
+    def _failed(self, exc: BaseException) -> None:
+        problem = f"{NOT_SAVING}: {_reason(exc)} ({self.location})."
+        with self._lock:
+            self.problem = problem
+            fresh, self._logged = problem != self._logged, problem
+            if fresh:
+                self._recovery_logged = False
+        # One message per kind of failure, not one per frame: a full disk fails every write
+        # (and, while small records still fit, the problem comes and goes with each frame).
+        if fresh:
+            logger.error("%s The app carries on without them.", problem)
+        else:
+            logger.debug("store write failed again: %s", exc)
+
+    def _succeeded(self) -> None:
+        if not self.problem:
+            return
+        with self._lock:
+            said = self._recovery_logged
+            self.problem, self._recovery_logged = "", True
+        (logger.debug if said else logger.info)("the store at %s is written again", self.location)
 
     def _entries(self, folder: str, suffix: str, leftovers: bool = False) -> list[dict]:
         """Files in ``folder`` ending in ``suffix``; removes abandoned temporaries."""
         try:
             infos = self.fs.ls(folder, detail=True)
         except FileNotFoundError:
+            return []
+        except OSError as exc:
+            self._failed(exc)
             return []
         entries, now = [], time.time()
         for info in infos:
@@ -476,23 +584,36 @@ class FrameStore:
                 entries.append(info)
         return entries
 
-    def _remove(self, path: str) -> None:
+    def _remove(self, path: str, quiet: bool = False) -> None:
         try:
             self.fs.rm_file(path)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            logger.warning("could not remove %s: %s", path, exc)
+            (logger.debug if quiet else logger.warning)("could not remove %s: %s", path, exc)
 
-    def _touch(self, path: str) -> None:
+    def _touch(self, path: str) -> bool:
         # Recency for LRU eviction, shared by every process: the file's modification time.
         try:
             if isinstance(self.fs, LocalFileSystem):
                 os.utime(path)
-            else:
-                self.fs.touch(path, truncate=False)
+                return True
+            # fsspec's touch of a missing file creates an empty one: a frame that is not.
+            if not self.fs.exists(path):
+                return False
+            self.fs.touch(path, truncate=False)
+            return True
+        except FileNotFoundError:
+            return False
         except (NotImplementedError, ValueError, OSError):
-            pass  # this filesystem cannot: eviction falls back to least recently written
+            # This filesystem cannot: eviction falls back to least recently written.
+            return False
+
+
+def _reason(exc: BaseException) -> str:
+    # An OSError's strerror, without the file name: one temporary's name per write would
+    # make every failure look new.
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _owner_tag(owner: str | None) -> str:

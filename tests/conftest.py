@@ -9,6 +9,7 @@ import time
 import pytest
 import pytest_asyncio
 from distributed import Client, LocalCluster
+from hypothesis import HealthCheck, settings
 from support import ExternalCluster
 
 from compute.diagnostics import ExecutionCounter, KernelWarmup
@@ -16,6 +17,18 @@ from compute.diagnostics import ExecutionCounter, KernelWarmup
 # Nothing a test computes goes to the user's cache directory, nor comes from it: tests
 # that persist pass a store (or FRACTAL_STORE, for servers and notebooks) of their own.
 os.environ["FRACTAL_STORE"] = "off"
+
+# Property tests are reproducible in CI: the same examples every run, none remembered
+# between runs, and no deadline (machines are noisy). Fixtures shared by examples hold
+# no per-example state, so function-scoped ones are fine.
+settings.register_profile(
+    "fractal",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("fractal")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ def release(slider, value) -> None:
 
 
 def viewport_text(controls: FractalControls) -> str:
-    (markdown,) = controls.__panel__().select(pn.pane.Markdown)
+    # The one plain Markdown pane (an Alert is a Markdown too).
+    (markdown,) = controls.__panel__().select(lambda pane: type(pane) is pn.pane.Markdown)
     return markdown.object
 
 

@@ -97,7 +97,8 @@ async def badge(explorer: FractalExplorer) -> str:
 
 
 def viewport_text(explorer: FractalExplorer) -> str:
-    (markdown,) = explorer.controls.__panel__().select(pn.pane.Markdown)
+    # The one plain Markdown pane (an Alert is a Markdown too).
+    (markdown,) = explorer.controls.__panel__().select(lambda p: type(p) is pn.pane.Markdown)
     return markdown.object
 
 

@@ -14,6 +14,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from pages import PASSWORD
 from PIL import Image
 from support import AppServer
 
@@ -25,21 +26,8 @@ pytestmark = [pytest.mark.cluster]
 LIGHT = {"max_iter": 120, "width": 192, "height": 128, "c_real": -0.75, "c_imag": 0.11}
 
 
-def call(app, method: str, path: str, body=None, raw: bytes | None = None):
-    """``(status, headers, body bytes)`` of one request; HTTP errors are answers too."""
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    base = app.url.rsplit("/", 1)[0]
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, answer.headers, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
 def js(app, method, path, body=None, raw=None):
-    status, headers, data = call(app, method, path, body, raw)
+    status, headers, data = app.request(method, path, body, raw)
     assert headers["Content-Type"].startswith("application/json"), data[:200]
     return status, json.loads(data)
 
@@ -69,11 +57,11 @@ def test_a_frame_job_is_computed_once_and_its_result_decodes(api_app, counter):
     assert job["state"] == "done"
     assert job["parts_done"] == job["parts_total"]
     assert len(counter.tiles_of(config)) == job["parts_total"]
-    status, headers, data = call(api_app, "GET", f"/api/jobs/{config.key}/result?format=npy")
+    status, headers, data = api_app.request("GET", f"/api/jobs/{config.key}/result?format=npy")
     assert status == 200
     np.testing.assert_array_equal(np.load(io.BytesIO(data)), render(config))
-    status, headers, data = call(
-        api_app, "GET", f"/api/jobs/{config.key}/result?colormap=kbc&normalization=log"
+    status, headers, data = api_app.request(
+        "GET", f"/api/jobs/{config.key}/result?colormap=kbc&normalization=log"
     )
     assert (status, headers["Content-Type"]) == (200, "image/png")
     assert Image.open(io.BytesIO(data)).size == (192, 128)
@@ -85,7 +73,7 @@ def test_a_frame_job_is_computed_once_and_its_result_decodes(api_app, counter):
 
 def test_frame_png_waits_for_its_frame_or_answers_202(api_app):
     query = "max_iter=90&width=96&height=96&x_range=%5B-1.0%2C1.0%5D&y_range=%5B-1.0%2C1.0%5D"
-    status, headers, data = call(api_app, "GET", f"/api/frame.png?{query}")
+    status, headers, data = api_app.request("GET", f"/api/frame.png?{query}")
     assert (status, headers["Content-Type"]) == (200, "image/png")
     assert Image.open(io.BytesIO(data)).size == (96, 96)
     heavy = "max_iter=4000&width=1024&height=1024&c_real=-0.1&c_imag=0.1&x_range=%5B-0.3%2C0.3%5D"
@@ -107,7 +95,7 @@ def test_a_movie_job_gives_an_mp4(api_app):
     status, job = js(api_app, "POST", "/api/jobs", {"kind": "movie", "params": params})
     assert status == 202
     assert finished(api_app, job["id"])["state"] == "done"
-    status, headers, data = call(api_app, "GET", f"/api/jobs/{job['id']}/result")
+    status, headers, data = api_app.request("GET", f"/api/jobs/{job['id']}/result")
     assert (status, headers["Content-Type"]) == (200, "video/mp4")
     info = probe(data)
     assert (info.codec, info.frames, info.width, info.height) == ("h264", 6, 64, 64)
@@ -184,9 +172,6 @@ def auth_app(tmp_path_factory, dask_cli_cluster):
     env = {"DASK_SCHEDULER_ADDRESS": dask_cli_cluster.address}
     args = ("--plugins", "api", "--basic-auth", PASSWORD, "--cookie-secret", "test-secret-0123")
     yield from AppServer.running(tmp_path_factory.mktemp("auth-app"), env, "auth", args)
-
-
-PASSWORD = "open-sesame-4711"
 
 
 def test_with_authentication_the_api_wants_a_user(auth_app):
