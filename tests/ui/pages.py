@@ -255,3 +255,16 @@ def set_max_iter(page, value: int) -> None:
     box = page.locator(".fractal-controls input").nth(2)
     box.fill(str(value))
     box.press("Enter")
+
+
+#: The password of the tests' apps behind Panel's ``--basic-auth`` (any user name).
+PASSWORD = "open-sesame-4711"
+
+
+def log_in(page, app, user: str) -> None:
+    """Log ``user`` in through Panel's own login form, in ``page``'s browser context."""
+    page.goto(app.url.rsplit("/", 1)[0] + "/login")
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(lambda url: "/login" not in url)
