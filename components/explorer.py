@@ -195,6 +195,27 @@ def _close_session(session_context, explorer_ref=None) -> None:
     explorer = explorer_ref()
     if explorer is not None:
         explorer.close()
+        _forget_links(explorer)
+    _forget_views(getattr(session_context, "_document", None))
+
+
+def _forget_links(explorer) -> None:
+    # Panel 1.9 keeps the links of every widget ever linked (the editable sliders' input
+    # boxes) in Callback.registry, a WeakKeyDictionary whose values hold their keys: the
+    # widgets, their config and every explorer of a closed tab were never freed.
+    registry = pn.links.Callback.registry
+    for obj in explorer.__panel__().select():
+        registry.pop(obj, None)
+
+
+def _forget_views(doc) -> None:
+    # And it keeps a destroyed session's NotificationArea in state._views, with the
+    # session's Document: every Bokeh model of the page and the data they hold.
+    if doc is None:
+        return
+    for ref, view in list(pn.state._views.items()):
+        if view[2] is doc:
+            del pn.state._views[ref]
 
 
 class FractalExplorer(pn.viewable.Viewer):

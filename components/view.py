@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 
 import holoviews as hv
 import numpy as np
@@ -122,6 +123,24 @@ class _Copy:
             self.figure.y_range.update(start=y0, end=y1)
 
 
+def _weak_hook(method):
+    """A plot hook that calls ``method`` without holding its object.
+
+    HoloViews keeps an element's options in its global ``Store`` until the element is
+    garbage: a bound method there held the view, and through its watchers the whole
+    explorer of every session that ever ran (its frames, its jobs), so the element was
+    never garbage either: each closed tab leaked all of it.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def hook(plot, element):
+        bound = ref()
+        if bound is not None:
+            bound(plot, element)
+
+    return hook
+
+
 class FractalView(pn.viewable.Viewer):
     """The fractal image, drawn from one byte per pixel and coloured in the browser.
 
@@ -198,7 +217,7 @@ class FractalView(pn.viewable.Viewer):
             xlabel="Re(z)",
             ylabel="Im(z)",
             toolbar="above",
-            hooks=[self._attach],
+            hooks=[_weak_hook(self._attach)],
         )
         self._range_stream = hv.streams.RangeXY(source=base)
         self._range_stream.add_subscriber(self._on_range)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import os
 import sys
@@ -464,7 +465,12 @@ class ClusterConnection:
                 return self._client
             await self._discard_client()
             try:
-                self._client = await self._connect()
+                # In a context of its own: the client's tasks (its connection's, for as
+                # long as it lives) would otherwise keep the caller's context variables,
+                # in a served app the Document of whichever session asked first.
+                self._client = await asyncio.get_running_loop().create_task(
+                    self._connect(), context=contextvars.Context()
+                )
             except Exception as exc:
                 self.error = f"Cannot reach the Dask scheduler: {exc}"
                 raise OSError(self.error) from exc

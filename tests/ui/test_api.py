@@ -175,7 +175,9 @@ def auth_app(tmp_path_factory, dask_cli_cluster):
 
 
 def test_with_authentication_the_api_wants_a_user(auth_app):
-    for method, path in [("GET", "/api/jobs"), ("POST", "/api/jobs"), ("GET", "/api/frame.png")]:
+    # The dashboard's proxy too: behind the app's login, as the API.
+    paths = ["/api/jobs", "/api/frame.png", "/dask-dashboard/individual-plots.json"]
+    for method, path in [("POST", "/api/jobs")] + [("GET", path) for path in paths]:
         status, answer = js(auth_app, method, path, {"kind": "frame", "params": LIGHT})
         assert (status, answer["error"]) == (401, "Authentication required."), path
     # Logged in through Panel's own login form, the API answers.
