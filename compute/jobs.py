@@ -896,7 +896,8 @@ class JobRegistry:
     client : distributed.Client
         An asynchronous client.
     cache : FrameCache, optional
-        Finished results by key; defaults to a 512 MiB in-memory LRU.
+        Finished results by key; defaults to an in-memory LRU of 512 MiB
+        (``FRACTAL_CACHE_MAX_BYTES``, see :meth:`FrameCache.from_env`).
     store : FrameStore, optional
         Where finished results and job records persist, across restarts and processes.
         A job first looks there (off the event loop) and, if found, finishes as
@@ -925,7 +926,7 @@ class JobRegistry:
             )
         setattr(client, self._ATTRIBUTE, self)
         self.client = client
-        self.cache = cache if cache is not None else FrameCache()
+        self.cache = cache if cache is not None else FrameCache.from_env()
         self.store = store
         #: Each consumer's caps and what it has in flight and has spent (compute.limits).
         self.ledger = Ledger()

@@ -60,6 +60,19 @@ class FrameCache:
         self._frames: OrderedDict[str, tuple[object, int]] = OrderedDict()
         self._nbytes = 0
 
+    @classmethod
+    def from_env(cls) -> FrameCache:
+        """A cache bounded by ``FRACTAL_CACHE_MAX_BYTES`` (``"256MiB"``, ``0``: keep
+        nothing), 512 MiB if unset. A value that is no size is logged, and the default used:
+        a server's memory budget is no reason for it not to start."""
+        limit = os.environ.get(CACHE_BYTES_ENV, "").strip()
+        if limit:
+            try:
+                return cls(parse_bytes(limit))
+            except ValueError as exc:
+                logger.error("%s=%r is no size (%s): 512 MiB it is", CACHE_BYTES_ENV, limit, exc)
+        return cls()
+
     @property
     def nbytes(self) -> int:
         """Bytes held now."""
@@ -106,6 +119,8 @@ class FrameCache:
 #: Environment variables read by :meth:`FrameStore.from_env`.
 STORE_ENV = "FRACTAL_STORE"
 STORE_BYTES_ENV = "FRACTAL_STORE_MAX_BYTES"
+#: Environment variable read by :meth:`FrameCache.from_env`.
+CACHE_BYTES_ENV = "FRACTAL_CACHE_MAX_BYTES"
 #: Values of ``FRACTAL_STORE`` that turn persistence off.
 DISABLED = frozenset({"off", "none", "false", "0"})
 

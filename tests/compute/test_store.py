@@ -111,6 +111,20 @@ def test_frame_exactly_the_budget_is_kept():
     assert cache.nbytes == 4 * KIB
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, 512 * 2**20), ("64MiB", 64 * 2**20), ("0", 0), ("lots", 512 * 2**20)],
+)
+def test_the_memory_cache_budget_comes_from_the_environment(monkeypatch, caplog, value, expected):
+    if value is None:
+        monkeypatch.delenv("FRACTAL_CACHE_MAX_BYTES", raising=False)
+    else:
+        monkeypatch.setenv("FRACTAL_CACHE_MAX_BYTES", value)
+    assert FrameCache.from_env().max_bytes == expected
+    # A value that is no size is said, not fatal.
+    assert ("FRACTAL_CACHE_MAX_BYTES='lots' is no size" in caplog.text) == (value == "lots")
+
+
 def test_frame_bigger_than_budget_is_not_stored():
     cache = FrameCache(4 * KIB)
     cache.put("a", frame(KIB))
