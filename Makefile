@@ -50,6 +50,7 @@ bench: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
