@@ -730,36 +730,35 @@ class FractalExplorer(pn.viewable.Viewer):
         pairs = urllib.parse.parse_qsl(location.search.lstrip("?"), keep_blank_values=True)
         # The last of a repeated name wins, as in Panel's reading of the query.
         given = {name: text for name, text in pairs if name in LINK_PARAMS}
-        bad = []
+        values = {}
         for name, text in given.items():
             value = _link_value(text)
-            if isinstance(value, list):  # JSON has no tuples: a range comes as a list
-                value = tuple(value)
-            try:
-                self.config.param.update(**{name: value})
-            except (ValueError, TypeError) as exc:
-                bad.append(f"{name}={_clipped(text, 60)} ({_clipped(str(exc).rstrip('.'), 200)})")
-        if bad:
-            self.link_note = f"Ignored invalid values in the link: {'; '.join(bad)}."
+            # JSON has no tuples: a range comes as a list.
+            values[name] = (tuple(value) if isinstance(value, list) else value, text)
+        bad = self._apply_link(values)
         others = [(k, v) for k, v in pairs if k not in LINK_PARAMS and _readable(k, v)]
         if bad or len(others) + len(given) < len(pairs):
             # Put what is really shown back in the link, so that sharing it shares that.
             shown = [(name, _link_text(self.config, name)) for name in given]
             location.search = "?" + urllib.parse.urlencode(others + shown)
 
-    def _url_error(self, mapped: dict) -> None:
-        # A change of the link after the page loaded (back, forward) that Panel could not
-        # apply at once: each value on its own, the bad ones named.
+    def _apply_link(self, values: dict) -> bool:
+        """Set each of ``values`` (name: (value, as the link gave it)) on the config on
+        its own; name the refused ones in :attr:`link_note`. True if any was refused."""
         bad = []
-        for name, value in mapped.items():
+        for name, (value, given) in values.items():
             try:
                 self.config.param.update(**{name: value})
             except (ValueError, TypeError) as exc:
-                bad.append(
-                    f"{name}={_clipped(repr(value), 60)} ({_clipped(str(exc).rstrip('.'), 200)})"
-                )
+                bad.append(f"{name}={_clipped(given, 60)} ({_clipped(str(exc).rstrip('.'), 200)})")
         if bad:
             self.link_note = f"Ignored invalid values in the link: {'; '.join(bad)}."
+        return bool(bad)
+
+    def _url_error(self, mapped: dict) -> None:
+        # A change of the link after the page loaded (back, forward) that Panel could not
+        # apply at once: each value on its own, the bad ones named.
+        if self._apply_link({name: (value, repr(value)) for name, value in mapped.items()}):
             # Put what is really shown back in the link, so that sharing it shares that.
             pn.state.location.update_query(**{n: _link_text(self.config, n) for n in mapped})
 
