@@ -19,6 +19,7 @@ from tornado.ioloop import IOLoop
 
 from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
+from compute.limits import consumer
 from compute.movie import MovieSpec
 from compute.session import RenderSession
 
@@ -101,15 +102,11 @@ def current_user() -> str | None:
 
 
 def _consumer(user: str | None) -> str | None:
-    # Who pays for the work a session starts (compute.limits): a user's every tab shares
-    # one allowance; an anonymous tab has its own. A notebook (no served document) is
-    # its own cluster's only user: uncapped.
-    if user is not None:
-        return f"user:{user}"
+    # Who pays for the work a session starts: a notebook (no served document) is its own
+    # cluster's only user, uncapped.
     doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        return f"session:{doc.session_context.id}"
-    return None
+    served = doc is not None and doc.session_context is not None
+    return consumer(user=user, session=doc.session_context.id if served else None)
 
 
 def _tab_closed(doc) -> bool:

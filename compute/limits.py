@@ -15,7 +15,8 @@ never refused. De-duplication goes on sharing computation across consumers.
 A consumer is a string naming who pays, chosen by the front end: ``user:<name>`` for
 an authenticated user (every session and API call of theirs shares one allowance),
 ``session:<id>`` for an anonymous browser tab, ``address:<ip>`` for an anonymous API
-client. Limits come from the environment (:meth:`Limits.from_env`).
+client (:func:`consumer` spells them). Limits come from the environment
+(:meth:`Limits.from_env`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,33 @@ BACKGROUND_ENV = "FRACTAL_MAX_BACKGROUND_JOBS"
 PIXEL_ITERATIONS_ENV = "FRACTAL_MAX_PIXEL_ITERATIONS_PER_MINUTE"
 #: The window over which pixel-iterations are counted, in seconds.
 WINDOW = 60.0
+
+
+def consumer(
+    *, user: str | None = None, session: str | None = None, address: str | None = None
+) -> str | None:
+    """Who pays for the work a request starts: the first of ``user``, ``session``, ``address``.
+
+    Parameters
+    ----------
+    user
+        The authenticated user's name: every session and API call of theirs shares one
+        allowance.
+    session
+        An anonymous browser session's id: each tab has its own.
+    address
+        An anonymous API client's address.
+
+    Returns
+    -------
+    str or None
+        ``user:<name>``, ``session:<id>`` or ``address:<ip>``; None when none is given
+        (a notebook, its cluster's only user: uncapped).
+    """
+    for kind, name in (("user", user), ("session", session), ("address", address)):
+        if name is not None:
+            return f"{kind}:{name}"
+    return None
 
 
 class LimitExceeded(ValueError):

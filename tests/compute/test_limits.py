@@ -25,7 +25,7 @@ from compute import (
     render,
 )
 from compute.diagnostics import executed_tasks
-from compute.limits import BACKGROUND_ENV, JOBS_ENV, PIXEL_ITERATIONS_ENV, WINDOW
+from compute.limits import BACKGROUND_ENV, JOBS_ENV, PIXEL_ITERATIONS_ENV, WINDOW, consumer
 from compute.movie import MovieSpec
 from compute.session import RenderSession
 
@@ -46,6 +46,15 @@ class Done:
 
 
 # -- the ledger ----------------------------------------------------------------------------------
+def test_a_user_pays_before_a_session_or_an_address_and_a_notebook_is_nobody():
+    # The explorer passes a user and its session; the API a user and its address.
+    assert consumer(user="ann", session="s1") == "user:ann"
+    assert consumer(user="ann", address="10.0.0.1") == "user:ann"
+    assert consumer(session="s1") == "session:s1"
+    assert consumer(address="10.0.0.1") == "address:10.0.0.1"
+    assert consumer() is None
+
+
 def test_pixel_iterations_are_counted_over_a_sliding_minute():
     clock = Clock()
     ledger = Ledger(Limits(pixel_iterations=100.0), clock=clock)
