@@ -16,9 +16,15 @@ Routes (all JSON, errors included: ``{"error": ..., "status": ...}``, never a tr
 * ``GET /api/jobs``, ``GET /api/jobs/{id}``, ``DELETE /api/jobs/{id}``
 * ``GET /api/jobs/{id}/result`` (a frame as PNG, ``?format=npy`` for values, display
   parameters ``colormap`` and ``normalization`` in the query; a movie as MP4,
-  ``?format=gif|webp``)
-* ``GET /api/frame.png?<the app's URL query>``: waits up to ``wait`` seconds (at most
-  :data:`MAX_WAIT`), then ``202`` with the job's links.
+  ``?format=gif|webp``): ``202`` while the job runs, or after ``wait`` seconds (default
+  0, at most :data:`MAX_WAIT`)
+* ``GET /api/frame.png?<the app's URL query>``: waits up to ``wait`` seconds (default
+  10, at most :data:`MAX_WAIT`), then ``202`` with the job's links.
+
+Results stay in the server's memory only in the engine's result cache (bounded by
+``FRACTAL_CACHE_MAX_BYTES``): the API remembers a job that ended by its description
+(:class:`Ended`). Its result is read again from the cache or the store; one evicted
+from both is computed again, and that request waits up to :data:`MAX_WAIT` for it.
 
 And the scheduler's dashboard through the app's own origin, ``/dask-dashboard/...``
 (HTTP and WebSocket, as jupyter-server-proxy does for Jupyter): the embedded dashboard
@@ -34,6 +40,7 @@ import json
 import logging
 import math
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import numpy as np
@@ -45,9 +52,9 @@ from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
 from components.dashboard import PROXY_KEY
 from components.explorer import shared_connection, shared_store, user_name
-from compute import FractalConfig, Job, JobRegistry, to_png
+from compute import FractalConfig, Job, JobRecord, JobRegistry, to_png
 from compute.colour import COLORMAPS, NORMALIZATIONS
-from compute.limits import LimitExceeded
+from compute.limits import LimitExceeded, consumer
 from compute.movie import MovieSpec
 from compute.video import FORMATS, MEDIA_TYPES
 
@@ -55,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 #: The longest ``GET /api/frame.png`` waits for a frame before answering 202.
 MAX_WAIT = 30.0
-#: Jobs the API remembers by id, newest last.
+#: Jobs the API remembers by id, newest last (an ended one by its description only).
 KEPT = 1000
 #: The largest request body read, in bytes.
 MAX_BODY = 64 * 1024
@@ -71,9 +78,72 @@ class ApiError(Exception):
         self.status, self.message, self.extra = status, message, extra
 
 
-def _jobs() -> OrderedDict:
+def _jobs() -> OrderedDict[str, Job | Ended]:
     # The process's jobs asked for over HTTP, by id: Panel's cache, not module state.
     return pn.state.as_cached(_INDEX_KEY, OrderedDict)
+
+
+@dataclass
+class Ended:
+    """What the API remembers of a job that ended: how it ended and who asked, not its
+    result.
+
+    A finished job holds its result (a 1024x1024 frame is 8 MiB, a movie its videos):
+    a thousand of them held by id would keep gigabytes beyond the result cache's bound
+    (:class:`~compute.FrameCache`), which is the one place results stay in memory. Its
+    result is asked of the engine again when a client wants it (:meth:`again`): from the
+    cache or the store at once, else computed anew.
+    """
+
+    description: dict
+    record: JobRecord
+    clients: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return self.record.key
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+    @property
+    def done(self) -> bool:
+        return True
+
+    @property
+    def error(self) -> str | None:
+        return self.record.error
+
+
+def _ended(job: Job) -> None:
+    # Swapped in for the job as it ends, if the API still remembers it.
+    jobs = _jobs()
+    if jobs.get(job.key) is job:
+        jobs[job.key] = Ended(describe(job), job.record(), getattr(job, "_api_clients", set()))
+
+
+def _state_changed(event) -> None:
+    if event.obj.done:
+        _ended(event.obj)
+
+
+def links(job_id: str) -> dict:
+    return {"self": f"/api/jobs/{job_id}", "result": f"/api/jobs/{job_id}/result"}
+
+
+def describe(job: Job | Ended) -> dict:
+    """A job as ``GET /api/jobs/{id}`` shows it."""
+    if isinstance(job, Ended):
+        return job.description
+    record = job.record().to_dict()
+    return {
+        **record,
+        "id": job.key,
+        "progress": job.progress,
+        "description": job.describe(),
+        "links": links(job.key),
+    }
 
 
 async def _registry() -> JobRegistry:
@@ -191,8 +261,7 @@ class ApiHandler(AuthRequestHandler):
     def client_id(self) -> str:
         """Who pays for what this request starts (compute.limits): a user's requests and
         sessions share one allowance; an anonymous client is its address."""
-        user = self.user
-        return f"user:{user}" if user is not None else f"address:{self.request.remote_ip}"
+        return consumer(user=self.user, address=self.request.remote_ip)
 
     def send_json(self, status: int, body) -> None:
         self.set_status(status)
@@ -213,20 +282,7 @@ class ApiHandler(AuthRequestHandler):
         )
         self.send_json(status_code, {"error": reason or "Error", "status": status_code})
 
-    def links(self, job_id: str) -> dict:
-        return {"self": f"/api/jobs/{job_id}", "result": f"/api/jobs/{job_id}/result"}
-
-    def describe(self, job: Job) -> dict:
-        record = job.record().to_dict()
-        return {
-            **record,
-            "id": job.key,
-            "progress": job.progress,
-            "description": job.describe(),
-            "links": self.links(job.key),
-        }
-
-    async def find(self, job_id: str) -> Job:
+    async def find(self, job_id: str) -> Job | Ended:
         """The job ``job_id``: asked for in this process, or one the store's history holds
         (after a restart, or from another server process), served from the store."""
         job = _jobs().get(job_id)
@@ -248,11 +304,28 @@ class ApiHandler(AuthRequestHandler):
 
     def remember(self, job: Job, client: str) -> None:
         jobs = _jobs()
+        known = jobs.get(job.key)
+        clients = known.clients if isinstance(known, Ended) else set()
+        job._api_clients = {*clients, *getattr(job, "_api_clients", set()), client}
         jobs[job.key] = job
         jobs.move_to_end(job.key)
-        job._api_clients = {*getattr(job, "_api_clients", set()), client}
+        if job.done:
+            _ended(job)
+        elif known is not job:
+            job.param.watch(_state_changed, "state")
         while len(jobs) > KEPT:
             jobs.popitem(last=False)
+
+    async def again(self, ended: Ended) -> Job:
+        """The job of an ended job's work again: its result from the cache or the store,
+        else computing it anew (charged as new work)."""
+        try:
+            work = ended.record.restore()
+        except ValueError:
+            raise ApiError(410, f"The result of job {ended.key!r} is no longer kept.") from None
+        job = self.detach_job(await self._registry(), work)
+        self.remember(job, self.client_id())
+        return job
 
     def detach_job(self, registry: JobRegistry, work) -> Job:
         # (Not "detach": Tornado's RequestHandler.detach hands the stream over.)
@@ -279,9 +352,9 @@ class JobsHandler(ApiHandler):
         # With authentication, a user's own jobs; without, every client's.
         mine = self.client_id() if self.user is not None else None
         jobs = [
-            self.describe(job)
+            describe(job)
             for job in reversed(_jobs().values())
-            if mine is None or mine in getattr(job, "_api_clients", ())
+            if mine is None or mine in _clients(job)
         ]
         self.send_json(200, {"jobs": jobs[:100]})
 
@@ -305,7 +378,11 @@ class JobsHandler(ApiHandler):
         else:
             raise ApiError(400, f'kind must be "frame" or "movie", not {json.dumps(kind)}.')
         job = await self.submit(work)
-        self.send_json(202, {"id": job.key, "state": job.state, "links": self.links(job.key)})
+        self.send_json(202, {"id": job.key, "state": job.state, "links": links(job.key)})
+
+
+def _clients(job: Job | Ended) -> set[str]:
+    return job.clients if isinstance(job, Ended) else getattr(job, "_api_clients", set())
 
 
 def _no_constant(name: str):
@@ -314,12 +391,12 @@ def _no_constant(name: str):
 
 class JobHandler(ApiHandler):
     async def get(self, job_id: str) -> None:
-        self.send_json(200, self.describe(await self.find(job_id)))
+        self.send_json(200, describe(await self.find(job_id)))
 
     async def delete(self, job_id: str) -> None:
         job = await self.find(job_id)
         if job.done:
-            self.send_json(200, self.describe(job))
+            self.send_json(200, describe(job))
             return
         if job._owners:
             raise ApiError(409, "A session of the app still wants this job: it goes on.")
@@ -331,15 +408,43 @@ class JobHandler(ApiHandler):
             raise ApiError(409, "Another client still wants this job: it goes on.")
         registry = await self._registry()
         registry.cancel(job)
-        self.send_json(200, self.describe(job))
+        self.send_json(200, describe(job))
 
 
 class ResultHandler(ApiHandler):
     async def get(self, job_id: str) -> None:
+        wait = self.wait(default=0.0)
         job = await self.find(job_id)
+        if job.state in ("failed", "cancelled"):
+            raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
+        if isinstance(job, Ended):
+            # Read again from the cache or the store at once, or computed again: then
+            # it is this request's to wait for (the next one might miss the cache too).
+            job, wait = await self.again(job), MAX_WAIT
+        await self.send_when_done(job, wait)
+
+    def wait(self, default: float) -> float:
+        """The ``wait`` query argument: seconds, at most :data:`MAX_WAIT`."""
+        text = self.get_query_argument("wait", None)
+        if text is None:
+            return default
+        try:
+            wait = float(text)
+        except ValueError:
+            raise ApiError(400, f"wait must be a number of seconds, not {text!r}.") from None
+        if not math.isfinite(wait):
+            raise ApiError(400, "wait must be finite.")
+        return min(max(wait, 0.0), MAX_WAIT)
+
+    async def send_when_done(self, job: Job, wait: float) -> None:
+        """Send ``job``'s result once it ends, or ``202`` and where it stands if ``wait``
+        seconds pass first."""
         if not job.done:
-            self.send_json(202, {**self.describe(job), "error": None})
-            return
+            try:
+                await asyncio.wait_for(asyncio.shield(job.wait()), wait)
+            except TimeoutError:
+                self.send_json(202, {**describe(job), "error": None})
+                return
         if job.state not in ("done", "cached"):
             raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
         await self.send_result(job)
@@ -375,13 +480,7 @@ class ResultHandler(ApiHandler):
 
 class FramePngHandler(ResultHandler):
     async def get(self) -> None:
-        wait = self.get_query_argument("wait", "10")
-        try:
-            wait = min(max(float(wait), 0.0), MAX_WAIT)
-        except ValueError:
-            raise ApiError(400, f"wait must be a number of seconds, not {wait!r}.") from None
-        if not math.isfinite(wait):
-            raise ApiError(400, "wait must be finite.")
+        wait = self.wait(default=10.0)
         config = _query_config(
             {k: v for k, v in self.request.arguments.items() if k not in DISPLAY}
         )
@@ -394,15 +493,7 @@ class FramePngHandler(ResultHandler):
             value = self.get_query_argument(name, None)
             if value is not None and value not in known:
                 raise ApiError(400, f"Unknown {name} {value!r}.")
-        job = await self.submit(config)
-        try:
-            await asyncio.wait_for(asyncio.shield(job.wait()), wait)
-        except TimeoutError:
-            self.send_json(202, {"id": job.key, "state": job.state, "links": self.links(job.key)})
-            return
-        if job.state not in ("done", "cached"):
-            raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
-        await self.send_result(job)
+        await self.send_when_done(await self.submit(config), wait)
 
 
 DISPLAY = ("colormap", "normalization", "wait", "format")

@@ -229,18 +229,22 @@ class AppServer:
         return (self.logs / f"{self.name}.log").read_text(errors="replace")
 
     def request(self, method: str, path: str, body=None, raw: bytes | None = None):
-        """``(status, headers, body bytes)`` of one request to ``path`` (``/api/...``) with
-        a JSON ``body`` (or ``raw`` bytes); HTTP errors are answers too."""
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        request = urllib.request.Request(
-            f"http://localhost:{self.port}{path}", data=data, method=method
-        )
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status, answer.headers, answer.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.headers, error.read()
+        """:func:`request` to this server."""
+        return request(self.port, method, path, body, raw)
+
+
+def request(port: int, method: str, path: str, body=None, raw: bytes | None = None):
+    """``(status, headers, body bytes)`` of one request to ``path`` (``/api/...``) on the
+    server at ``port``, with a JSON ``body`` (or ``raw`` bytes); HTTP errors are answers
+    too."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(f"http://localhost:{port}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
 
 
 def _group_alive(pgid: int, grace: float) -> bool:
