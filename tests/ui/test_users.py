@@ -1,8 +1,9 @@
 """Two logged-in users in real browsers, on one app behind Panel's ``--basic-auth``.
 
-Each sees only their own history; a cap on pixel-iterations binds each user alone and
-is explained in the page; and a closed tab's work stops at once, even though Bokeh keeps
-its unused session for ten minutes here (Bokeh's own timers, not the watchdog's).
+Each sees only their own history and their own movies; a cap on pixel-iterations binds
+each user alone and is explained in the page; and a closed tab's work stops at once,
+even though Bokeh keeps its unused session for ten minutes here (Bokeh's own timers, not
+the watchdog's).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 # A light view per user: its history row reads "<max_iter> it, 256x256".
 ANNS = FractalConfig(width=256, height=256, max_iter=61)
 BOBS = FractalConfig(width=256, height=256, max_iter=62)
+# A movie's end view: a dozen small frames, seconds on one worker.
+MOVIE_VIEW = FractalConfig(
+    width=256, height=256, max_iter=128, x_range=(-0.4, 0.4), y_range=(-0.4, 0.4)
+)
 # Each user may start 5e9 pixel-iterations a minute: one heavy frame (4.2e9), not two.
 CAP = 5_000_000_000
 # Ten minutes: a closed tab's session outlives the test; only the app can stop its work.
@@ -81,6 +86,32 @@ def test_each_user_sees_their_own_history_and_their_own_cap(tabs, users_app):
     assert "lower max_iter or resolution" in message
     ann.goto(link(users_app, **view_of(ANNS.copy(max_iter=63))))
     assert wait_state(ann, "done", "cached") == "done"
+
+
+def test_a_users_movie_is_followed_by_their_tabs_only(tabs, users_app):
+    # Three live sessions: two of dora's, one of ed's, each showing a frame of its own.
+    ann, hers, his = tabs.open(), tabs.open(), tabs.open()
+    for page, user, max_iter in ((ann, "dora", 128), (hers, "dora", 129), (his, "ed", 130)):
+        log_in(page, users_app, user)
+        page.goto(link(users_app, **view_of(MOVIE_VIEW.copy(max_iter=max_iter))))
+        wait_state(page, "done", "cached")
+    ann.locator(".movie-studio input").first.fill("12")  # frames
+    ann.locator(".movie-studio input").first.press("Enter")
+    ann.locator(".make-movie button").click()
+    # Her other tab follows it to its end, and is told; his lives through it unaware.
+    for page in (ann, hers):
+        wait_text(page, ".movie-progress", "12 frames")
+        wait_text(page, ".movie-progress", "done in", timeout=120)
+        wait_text(page, ".job-history", "movie:")
+        wait_text(page, ".bk-notification, .notyf", "Movie finished")
+    assert "12 frames" not in deep_text(his, ".movie-progress")
+    assert "movie:" not in history(his)
+    assert "Movie finished" not in deep_text(his, ".bk-notification, .notyf")
+    # Nor does his next session read it from the store (his own frame it does).
+    his.reload()
+    wait_state(his, "done", "cached")
+    wait_text(his, ".job-history", "130 it, 256x256")
+    assert "movie:" not in history(his)
 
 
 def test_a_closed_tab_stops_its_work_long_before_bokeh_drops_its_session(
