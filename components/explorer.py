@@ -18,6 +18,7 @@ from panel.util import parse_query
 from tornado.ioloop import IOLoop
 
 from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
+from compute.allocator import pin_mmap_threshold
 from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
 from compute.limits import consumer
 from compute.movie import MovieSpec
@@ -49,13 +50,16 @@ def shared_connection() -> ClusterConnection:
 
 def prestart() -> None:
     """Start the process's cluster, warm its kernels and connect its client now, before
-    any session asks.
+    any session asks; pin the allocator's mmap threshold.
 
     Called by ``app.py`` as it is first executed: with ``panel serve --warm`` (as
     ``make serve`` runs it) that is before the server accepts its first connection, so
     nothing is spawned, compiled or connected in a user's path. Idempotent and quick
     afterwards.
     """
+    # Frames are megabyte buffers made and dropped all the time: given back to the
+    # system as they are freed, not kept in glibc's arenas (see compute.allocator).
+    pin_mmap_threshold()
     connection = shared_connection()
     connection.prestart()
     # The client lives on the server's event loop: connect as soon as it runs (at once,
