@@ -38,12 +38,13 @@ def receiving(client, job) -> bool:
 
 async def until_receiving(client, job) -> bool:
     """Wait (a loop turn at a time) until one of ``job``'s tiles is on its way; False if
-    the job ended, or its driver stopped, first."""
-    while not receiving(client, job):
-        if job.done or job._driver._task.done():
+    the job ended, or its driver stopped, first (a frame served from memory has none)."""
+    while True:
+        if job.done or job._driver is None or job._driver._task.done():
             return False
+        if receiving(client, job):
+            return True
         await asyncio.sleep(0)
-    return True
 
 
 async def settled(job, what: str) -> str:
