@@ -415,9 +415,7 @@ class ResultHandler(ApiHandler):
     async def get(self, job_id: str) -> None:
         wait = self.wait(default=0.0)
         job = await self.find(job_id)
-        if job.state in ("failed", "cancelled"):
-            raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
-        if isinstance(job, Ended):
+        if isinstance(job, Ended) and job.state in ("done", "cached"):
             # Read again from the cache or the store at once, or computed again: then
             # it is this request's to wait for (the next one might miss the cache too).
             job, wait = await self.again(job), MAX_WAIT
@@ -436,9 +434,9 @@ class ResultHandler(ApiHandler):
             raise ApiError(400, "wait must be finite.")
         return min(max(wait, 0.0), MAX_WAIT)
 
-    async def send_when_done(self, job: Job, wait: float) -> None:
+    async def send_when_done(self, job: Job | Ended, wait: float) -> None:
         """Send ``job``'s result once it ends, or ``202`` and where it stands if ``wait``
-        seconds pass first."""
+        seconds pass first; ``409`` if it ended without one."""
         if not job.done:
             try:
                 await asyncio.wait_for(asyncio.shield(job.wait()), wait)

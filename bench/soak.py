@@ -40,9 +40,7 @@ import statistics
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import psutil
 
@@ -158,14 +156,10 @@ def sampler(server: SoakServer, client, every: float, stop: threading.Event, out
 
 
 # -- HTTP --------------------------------------------------------------------------------------
-def request(base: str, method: str, path: str, body=None, timeout: float = 120):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+def request(server: SoakServer, method: str, path: str, body=None):
+    """``(status, body)``; an answer as slow as two minutes under load is an answer."""
+    status, _, answer = server.request(method, path, body, timeout=120)
+    return status, answer
 
 
 def query(params: dict) -> str:
@@ -191,7 +185,7 @@ def random_view(rng: random.Random, sizes=(256, 512, 1024)) -> dict:
     }
 
 
-def api_client(base: str, seed: int, stop: threading.Event, ledger: Ledger) -> None:
+def api_client(server: SoakServer, seed: int, stop: threading.Event, ledger: Ledger) -> None:
     """Loop a job through ``/api/jobs`` and a frame through ``/api/frame.png``."""
     rng = random.Random(seed)
     name = f"api client {seed}"
@@ -208,13 +202,15 @@ def api_client(base: str, seed: int, stop: threading.Event, ledger: Ledger) -> N
     while not stop.is_set():
         try:
             params = random_view(rng, sizes=(256, 512))
-            status, body = request(base, "POST", "/api/jobs", {"kind": "frame", "params": params})
+            status, body = request(
+                server, "POST", "/api/jobs", {"kind": "frame", "params": params}
+            )
             answered("POST /api/jobs", status, body)
             if status in (200, 202):
                 job = json.loads(body)["id"]
                 deadline = time.monotonic() + 120
                 while True:
-                    status, body = request(base, "GET", f"/api/jobs/{job}")
+                    status, body = request(server, "GET", f"/api/jobs/{job}")
                     if status != 200:
                         answered("GET /api/jobs/<id>", status, body)
                         break
@@ -229,10 +225,10 @@ def api_client(base: str, seed: int, stop: threading.Event, ledger: Ledger) -> N
                         break
                     time.sleep(0.1)
                 if state in ("done", "cached"):
-                    status, body = request(base, "GET", f"/api/jobs/{job}/result")
+                    status, body = request(server, "GET", f"/api/jobs/{job}/result")
                     answered("GET result", status, body)
             params = random_view(rng, sizes=(256, 512))
-            status, body = request(base, "GET", f"/api/frame.png?{query(params)}&wait=30")
+            status, body = request(server, "GET", f"/api/frame.png?{query(params)}&wait=30")
             answered("GET /api/frame.png", status, body)
         except Exception as exc:  # a dropped connection is an error of the run, not its end
             ledger.error(name, f"{type(exc).__name__}: {exc}")
@@ -359,10 +355,9 @@ def light_probe(browser, server: SoakServer, client, ledger: Ledger, n: int) -> 
         ledger.error(f"probe {n}", f"{str(exc).splitlines()[0]}; the scheduler: {held}")
     finally:
         probe.close()
-    base = server.url.rsplit("/", 1)[0]
     params = {**config, "c_imag": round(config["c_imag"] + 5e-5, 7)}
     started = time.perf_counter()
-    status, body = request(base, "GET", f"/api/frame.png?{query(params)}&wait=30")
+    status, body = request(server, "GET", f"/api/frame.png?{query(params)}&wait=30")
     api_ms = (time.perf_counter() - started) * 1000
     if status != 200:
         ledger.error("probe API", f"GET /api/frame.png: {status} {body[:300]!r}")
@@ -478,9 +473,8 @@ def soak(args, browser, server, client, ledger: Ledger, samples: list, quit: thr
     stop = threading.Event()
     threads = [threading.Thread(target=sampler, args=(server, client, args.every, stop, samples),
                                 daemon=True)]  # fmt: skip
-    base = server.url.rsplit("/", 1)[0]
     threads += [
-        threading.Thread(target=api_client, args=(base, args.seed + 1 + n, stop, ledger),
+        threading.Thread(target=api_client, args=(server, args.seed + 1 + n, stop, ledger),
                          daemon=True)
         for n in range(args.api_clients)
     ]  # fmt: skip

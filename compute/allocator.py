@@ -9,9 +9,9 @@ frames come from its arenas, whose freed space it keeps for reuse and seldom giv
 Measured with ``bench/soak.py`` (the server's allocator read with ``mallinfo2`` every
 15 s): with glibc's default the server's heap grew to 1550 MB of which 912 MB was free
 space, and its RSS to 1419 MB in 5 minutes; ``malloc_trim(0)`` then gave 365 MB back.
-With the threshold pinned at 128 KiB the heap stayed under 90 MB with about 5 MB free,
-and the server's RSS levelled off near 1 GB after two minutes (the result cache's 512
-MiB and what live sessions hold, in mappings freed as they are dropped).
+With the threshold pinned at 128 KiB the heap stayed under 110 MB with at most 12 MB
+free, and the server's RSS levelled off near 1 GB after two minutes (the result cache's
+512 MiB and what live sessions hold, in mappings freed as they are dropped).
 
 Pinning the threshold (as ``MALLOC_MMAP_THRESHOLD_`` would at start) turns glibc's
 dynamic adjustment off. Dask does the like for its workers (the nanny sets
@@ -22,6 +22,7 @@ start.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 
@@ -46,11 +47,13 @@ def _libc():
     return libc
 
 
+@functools.cache
 def pin_mmap_threshold(nbytes: int = MMAP_THRESHOLD) -> bool:
     """Have blocks of ``nbytes`` or more mapped on their own and unmapped when freed.
 
-    Idempotent. Does nothing where the C library is not glibc, or where
-    ``MALLOC_MMAP_THRESHOLD_`` is set (the deployment chose).
+    Done once per process (the served app calls it for every session). Does nothing
+    where the C library is not glibc, or where ``MALLOC_MMAP_THRESHOLD_`` is set (the
+    deployment chose).
 
     Returns
     -------

@@ -228,12 +228,16 @@ class AppServer:
     def log(self) -> str:
         return (self.logs / f"{self.name}.log").read_text(errors="replace")
 
-    def request(self, method: str, path: str, body=None, raw: bytes | None = None):
+    def request(
+        self, method: str, path: str, body=None, raw: bytes | None = None, timeout: float = 60
+    ):
         """:func:`request` to this server."""
-        return request(self.port, method, path, body, raw)
+        return request(self.port, method, path, body, raw, timeout)
 
 
-def request(port: int, method: str, path: str, body=None, raw: bytes | None = None):
+def request(
+    port: int, method: str, path: str, body=None, raw: bytes | None = None, timeout: float = 60
+):
     """``(status, headers, body bytes)`` of one request to ``path`` (``/api/...``) on the
     server at ``port``, with a JSON ``body`` (or ``raw`` bytes); HTTP errors are answers
     too."""
@@ -241,7 +245,7 @@ def request(port: int, method: str, path: str, body=None, raw: bytes | None = No
     request = urllib.request.Request(f"http://localhost:{port}{path}", data=data, method=method)
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, answer.headers, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
