@@ -6,6 +6,8 @@ restarted server gets; the restart of a real ``panel serve`` is in tests/ui.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from distributed import Client
@@ -114,3 +116,20 @@ async def test_a_failing_store_costs_no_frame(client, tmp_path, caplog):
     assert job.state == "done"
     np.testing.assert_array_equal(frame, render(config(4)))
     assert caplog.text.count(NOT_SAVING) == 1  # said once, for the read and the write
+
+
+async def test_a_frame_served_from_memory_refreshes_its_recency_on_disk(client, tmp_path):
+    # Another process evicts by the files' times: a frame this one serves from memory,
+    # never reading the file, must not look cold there.
+    store = FrameStore(tmp_path / "store")
+    registry = JobRegistry(client, store=store)
+    manager = JobManager(client, registry=registry)
+    await manager.submit(config(7)).result()
+    await registry.flush()
+    path = store._path(config(7).key)
+    old = os.stat(path).st_mtime - 3600
+    os.utime(path, (old, old))
+    # Another tab asks for it: from this process's memory, not from the store.
+    assert JobManager(client, registry=registry).submit(config(7)).state == "cached"
+    await registry.flush()
+    assert os.stat(path).st_mtime > old + 1800
