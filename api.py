@@ -1,11 +1,12 @@
 """The HTTP API, served by the app's own server: ``panel serve app.py --plugins api``.
 
 Panel imports this module before the server's event loop runs and adds its ``ROUTES``
-to the Tornado application, so nothing here connects or computes at import: the cluster
-connection, the store and the job registry are the app's own (``shared_connection``,
-``shared_store``), found on the first request. The API never computes a frame or a movie
-in the server's process: it asks the engine for jobs (detached: a job asked for over
-HTTP runs to completion unless it is deleted) and serves what they produce.
+to the Tornado application, so nothing here connects or computes at import: the engine
+(its cluster connection, store and job registry) is the app's own
+(:func:`components.wiring.process_engine`), found on the first request. The API never
+computes a frame or a movie in the server's process: it asks the engine for jobs
+(detached: a job asked for over HTTP runs to completion unless it is deleted) and
+serves what they produce.
 
 Every handler is Bokeh's ``AuthRequestHandler``: with Panel's authentication on
 (``--basic-auth``, OAuth), a request without a user gets ``401``, as the app's pages do.
@@ -40,7 +41,7 @@ import json
 import logging
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 
 import numpy as np
@@ -51,12 +52,10 @@ import tornado.websocket
 from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
 from components.dashboard import PROXY_KEY
-from components.explorer import shared_connection, shared_store, user_name
-from compute import FractalConfig, Job, JobRecord, JobRegistry, to_png
-from compute.colour import COLORMAPS, NORMALIZATIONS
-from compute.limits import LimitExceeded, consumer
-from compute.movie import MovieSpec
-from compute.video import FORMATS, MEDIA_TYPES
+from components.wiring import process_engine, user_name
+from compute.engine import EngineUnavailable, Job, JobRecord, JobRegistry, LimitExceeded, consumer
+from compute.fractal import COLORMAPS, NORMALIZATIONS, FractalConfig, MovieSpec, to_png
+from compute.fractal.video import FORMATS, MEDIA_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +77,9 @@ class ApiError(Exception):
         self.status, self.message, self.extra = status, message, extra
 
 
-def _jobs() -> OrderedDict[str, Job | Ended]:
-    # The process's jobs asked for over HTTP, by id: Panel's cache, not module state.
-    return pn.state.as_cached(_INDEX_KEY, OrderedDict)
-
-
 @dataclass
 class Ended:
-    """What the API remembers of a job that ended: how it ended and who asked, not its
-    result.
+    """What the API remembers of a job that ended: how it ended, not its result.
 
     A finished job holds its result (a 1024x1024 frame is 8 MiB, a movie its videos):
     a thousand of them held by id would keep gigabytes beyond the result cache's bound
@@ -97,7 +90,6 @@ class Ended:
 
     description: dict
     record: JobRecord
-    clients: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> str:
@@ -116,16 +108,59 @@ class Ended:
         return self.record.error
 
 
-def _ended(job: Job) -> None:
-    # Swapped in for the job as it ends, if the API still remembers it.
-    jobs = _jobs()
-    if jobs.get(job.key) is job:
-        jobs[job.key] = Ended(describe(job), job.record(), getattr(job, "_api_clients", set()))
+class ApiJobs:
+    """The jobs asked for over HTTP in this process, by id (newest last), and which
+    clients asked for each; one per process, in Panel's cache (:func:`_jobs`)."""
+
+    def __init__(self):
+        self._jobs: OrderedDict[str, Job | Ended] = OrderedDict()
+        self._clients: dict[str, set[str]] = {}
+
+    def get(self, job_id: str) -> Job | Ended | None:
+        return self._jobs.get(job_id)
+
+    def clients(self, job_id: str) -> set[str]:
+        """The clients (see :meth:`ApiHandler.client_id`) that asked for ``job_id``."""
+        return set(self._clients.get(job_id, ()))
+
+    def remember(self, job: Job, client: str) -> None:
+        """``client`` asked for ``job``."""
+        self._clients.setdefault(job.key, set()).add(client)
+        known = self._jobs.get(job.key)
+        self._jobs[job.key] = job
+        self._jobs.move_to_end(job.key)
+        if job.done:
+            self._ended(job)
+        elif known is not job:
+            job.when_final(self._ended)
+        while len(self._jobs) > KEPT:
+            key, _ = self._jobs.popitem(last=False)
+            self._clients.pop(key, None)
+
+    def _ended(self, job: Job) -> None:
+        # Swapped in for the job as it ends, if the API still remembers it.
+        if self._jobs.get(job.key) is job:
+            self._jobs[job.key] = Ended(describe(job), job.record())
+
+    def let_go(self, job_id: str, client: str) -> set[str]:
+        """``client`` no longer wants ``job_id``: the other clients that still do."""
+        others = self.clients(job_id) - {client}
+        if others:
+            self._clients[job_id] = others
+        return others
+
+    def listed(self, client: str | None = None) -> list:
+        """Every job newest first (``client``'s only, if given)."""
+        return [
+            job
+            for key, job in reversed(self._jobs.items())
+            if client is None or client in self._clients.get(key, ())
+        ]
 
 
-def _state_changed(event) -> None:
-    if event.obj.done:
-        _ended(event.obj)
+def _jobs() -> ApiJobs:
+    # The process's jobs asked for over HTTP, by id: Panel's cache, not module state.
+    return pn.state.as_cached(_INDEX_KEY, ApiJobs)
 
 
 def links(job_id: str) -> dict:
@@ -147,14 +182,12 @@ def describe(job: Job | Ended) -> dict:
 
 
 async def _registry() -> JobRegistry:
-    connection = shared_connection()
     try:
-        client = await connection.client()
-    except Exception as exc:
+        return await process_engine().registry()
+    except EngineUnavailable as exc:
+        if exc.lost:
+            raise ApiError(503, exc.error or "The Dask cluster is not connected.") from None
         raise ApiError(503, f"The Dask cluster cannot be reached: {exc}") from None
-    if connection.status != "connected":
-        raise ApiError(503, connection.error or "The Dask cluster is not connected.")
-    return JobRegistry.for_client(client, store=shared_store())
 
 
 def _history(store, owner: str | None) -> list:
@@ -288,49 +321,32 @@ class ApiHandler(AuthRequestHandler):
         job = _jobs().get(job_id)
         if job is not None:
             return job
-        store = shared_store()
+        engine = process_engine()
+        store = engine.store
         records = [] if store is None else await asyncio.to_thread(_history, store, self.user)
         for record in reversed(records):
-            if record.key == job_id and record.kind in ("frame", "movie"):
+            # Calls and graphs have no description to ask for again: never restored.
+            if record.key == job_id and record.config is not None and record.kind in engine.kinds:
                 try:
-                    work = record.restore()
+                    work = engine.kinds.restore(record)
                 except ValueError:
                     break
-                registry = await self._registry()
-                job = self.detach_job(registry, work)
-                self.remember(job, self.client_id())
-                return job
+                return await self.submit(work)
         raise ApiError(404, f"No job {job_id!r}.")
-
-    def remember(self, job: Job, client: str) -> None:
-        jobs = _jobs()
-        known = jobs.get(job.key)
-        clients = known.clients if isinstance(known, Ended) else set()
-        job._api_clients = {*clients, *getattr(job, "_api_clients", set()), client}
-        jobs[job.key] = job
-        jobs.move_to_end(job.key)
-        if job.done:
-            _ended(job)
-        elif known is not job:
-            job.param.watch(_state_changed, "state")
-        while len(jobs) > KEPT:
-            jobs.popitem(last=False)
 
     async def again(self, ended: Ended) -> Job:
         """The job of an ended job's work again: its result from the cache or the store,
         else computing it anew (charged as new work)."""
         try:
-            work = ended.record.restore()
+            work = process_engine().kinds.restore(ended.record)
         except ValueError:
             raise ApiError(410, f"The result of job {ended.key!r} is no longer kept.") from None
-        job = self.detach_job(await self._registry(), work)
-        self.remember(job, self.client_id())
-        return job
+        return await self.submit(work)
 
     def detach_job(self, registry: JobRegistry, work) -> Job:
         # (Not "detach": Tornado's RequestHandler.detach hands the stream over.)
         try:
-            return registry.detach_for(work, consumer=self.client_id(), user=self.user)
+            return registry.detach_for(work, owner=self.user, payer=self.client_id())
         except LimitExceeded as exc:
             extra = {"cap": exc.cap, "retry_after": exc.retry_after}
             if exc.retry_after is not None:
@@ -340,7 +356,7 @@ class ApiHandler(AuthRequestHandler):
     async def submit(self, work) -> Job:
         registry = await self._registry()
         job = self.detach_job(registry, work)
-        self.remember(job, self.client_id())
+        _jobs().remember(job, self.client_id())
         return job
 
     async def _registry(self) -> JobRegistry:
@@ -351,11 +367,7 @@ class JobsHandler(ApiHandler):
     async def get(self) -> None:
         # With authentication, a user's own jobs; without, every client's.
         mine = self.client_id() if self.user is not None else None
-        jobs = [
-            describe(job)
-            for job in reversed(_jobs().values())
-            if mine is None or mine in _clients(job)
-        ]
+        jobs = [describe(job) for job in _jobs().listed(mine)]
         self.send_json(200, {"jobs": jobs[:100]})
 
     async def post(self) -> None:
@@ -381,10 +393,6 @@ class JobsHandler(ApiHandler):
         self.send_json(202, {"id": job.key, "state": job.state, "links": links(job.key)})
 
 
-def _clients(job: Job | Ended) -> set[str]:
-    return job.clients if isinstance(job, Ended) else getattr(job, "_api_clients", set())
-
-
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
@@ -398,13 +406,12 @@ class JobHandler(ApiHandler):
         if job.done:
             self.send_json(200, describe(job))
             return
-        if job._owners:
+        # (The registry that holds it, without connecting: a session's hold is known there.)
+        holding = process_engine().current
+        if holding is not None and holding.holders(job):
             raise ApiError(409, "A session of the app still wants this job: it goes on.")
-        clients = getattr(job, "_api_clients", set())
-        others = clients - {self.client_id()}
-        if others:
+        if _jobs().let_go(job.key, self.client_id()):
             # Another client asked for it too: this one no longer does; it goes on.
-            job._api_clients = others
             raise ApiError(409, "Another client still wants this job: it goes on.")
         registry = await self._registry()
         registry.cancel(job)
@@ -505,7 +512,7 @@ _PASSED = ("Content-Type", "Cache-Control", "ETag", "Last-Modified", "Location")
 
 
 async def _upstream() -> str:
-    connection = shared_connection()
+    connection = process_engine().connection
     try:
         await connection.client()
     except Exception as exc:

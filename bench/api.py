@@ -16,63 +16,56 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import statistics
-import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# The project first: tests/compute (a folder of tests) must not shadow compute/.
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from support import AppServer  # noqa: E402
-
-from compute import FractalConfig, render, to_png  # noqa: E402
+from components.testing import AppServer
+from compute.engine.testing import wait_until
+from compute.fractal import FractalConfig, render, to_png
 
 LIGHT = {"max_iter": 200, "width": 512, "height": 512, "c_real": -0.7, "c_imag": 0.27}
+#: Seconds a request may take: eight heavy frames at once on two workers, a hang guard.
+TIMEOUT = 120
 
 
-def request(base: str, method: str, path: str, body=None) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=120) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+def request(server: AppServer, method: str, path: str, body=None) -> tuple[int, bytes]:
+    """``(status, body)`` of one request to the server (HTTP errors are answers too)."""
+    status, _, data = server.request(method, path, body, timeout=TIMEOUT)
+    return status, data
 
 
-def through_jobs(base: str, params: dict) -> float:
+def through_jobs(server: AppServer, params: dict) -> float:
     started = time.perf_counter()
-    status, body = request(base, "POST", "/api/jobs", {"kind": "frame", "params": params})
+    status, body = request(server, "POST", "/api/jobs", {"kind": "frame", "params": params})
     assert status == 202, body
     job = json.loads(body)["id"]
-    while json.loads(request(base, "GET", f"/api/jobs/{job}")[1])["state"] not in (
-        "done",
-        "cached",
-    ):
-        time.sleep(0.01)
-    status, _ = request(base, "GET", f"/api/jobs/{job}/result")
+
+    def finished() -> bool:
+        state = json.loads(request(server, "GET", f"/api/jobs/{job}")[1])["state"]
+        return state in ("done", "cached")
+
+    # Polled often: the time to the result is what is measured.
+    wait_until(finished, f"job {job}", limit=TIMEOUT, interval=0.01)
+    status, _ = request(server, "GET", f"/api/jobs/{job}/result")
     assert status == 200
     return time.perf_counter() - started
 
 
-def one_call(base: str, params: dict) -> float:
+def one_call(server: AppServer, params: dict) -> float:
     query = urllib.parse.urlencode(
         {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
     )
     started = time.perf_counter()
-    status, _ = request(base, "GET", f"/api/frame.png?{query}&wait=30")
+    status, _ = request(server, "GET", f"/api/frame.png?{query}&wait=30")
     assert status == 200
     return time.perf_counter() - started
 
 
-def liveness(base: str) -> float:
+def liveness(server: AppServer) -> float:
     started = time.perf_counter()
-    request(base, "GET", "/liveness")
+    request(server, "GET", "/liveness")
     return time.perf_counter() - started
 
 
@@ -87,19 +80,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as logs:
         server = AppServer(Path(logs), name="bench-api", args=("--plugins", "api"))
         server.start()
-        base = server.url.rsplit("/", 1)[0]
         try:
             # Warm: the cluster, the kernels, the first registry.
-            through_jobs(base, {**LIGHT, "c_real": -0.5})
+            through_jobs(server, {**LIGHT, "c_real": -0.5})
             local, api, call, again = [], [], [], []
             for n in range(5):
                 params = {**LIGHT, "c_real": -0.7 + n * 1e-3}
                 started = time.perf_counter()
                 to_png(render(FractalConfig(**params)), "fire", "eq_hist")
                 local.append(time.perf_counter() - started)
-                api.append(through_jobs(base, params))
-                call.append(one_call(base, {**params, "c_imag": 0.28}))
-                again.append(through_jobs(base, params))
+                api.append(through_jobs(server, params))
+                call.append(one_call(server, {**params, "c_imag": 0.28}))
+                again.append(through_jobs(server, params))
             print("1. A light 512x512 frame (200 it), median [min-max] of 5")
             print(f"  in-process render() + to_png()   {spread(local)} (baseline)")
             print(
@@ -111,7 +103,7 @@ def main() -> None:
                 f"({statistics.median(call) / statistics.median(local):.1f}x)"
             )
             print(f"2. The same request again          {spread(again)} (no task)")
-            idle = [liveness(base) for _ in range(20)]
+            idle = [liveness(server) for _ in range(20)]
             heavy = [
                 {"max_iter": 2000, "width": 768, "height": 768, "c_real": -0.1 - n * 1e-3,
                  "c_imag": 0.1, "x_range": [-0.3, 0.3], "y_range": [-0.3, 0.3]}
@@ -120,9 +112,9 @@ def main() -> None:
             started = time.perf_counter()
             busy = []
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                done = [pool.submit(one_call, base, p) for p in heavy]
+                done = [pool.submit(one_call, server, p) for p in heavy]
                 while not all(f.done() for f in done):
-                    busy.append(liveness(base))
+                    busy.append(liveness(server))
                     time.sleep(0.05)
                 times = [f.result() for f in done]
             total = time.perf_counter() - started

@@ -20,10 +20,25 @@ import time
 
 from distributed import Client, LocalCluster
 
-from compute import ClusterConnection, Debouncer, FractalConfig, JobManager, render
-from compute.cluster import local_cluster
-from compute.diagnostics import ExecutionCounter, KernelWarmup, executed_tasks
-from compute.session import RenderSession
+from compute.engine import JobManager
+from compute.engine.cluster import local_cluster
+from compute.engine.debounce import Debouncer
+from compute.engine.diagnostics import ExecutionCounter, executed_tasks
+from compute.engine.testing import eventually, workers_idle
+from compute.fractal import (
+    FractalConfig,
+    KernelWarmup,
+    RenderSession,
+    fractal_connection,
+    fractal_engine,
+    fractal_registry,
+    render,
+)
+from compute.fractal.frame import TILE_TASK
+from compute.fractal.testing import heavy
+
+#: Hang guards, not timings: a round waits for its frames as long as they take.
+LIMIT = 600.0
 
 
 class Unseen:
@@ -36,32 +51,28 @@ class Unseen:
         pass
 
 
-def heavy(n: int) -> FractalConfig:
-    """About 4 s of one core: c lies in the Mandelbrot set, so every pixel is inside."""
-    return FractalConfig(
-        c_real=-0.1 + n * 1e-3,
-        c_imag=0.1,
-        x_range=(-0.5, 0.5),
-        y_range=(-0.5, 0.5),
-        max_iter=4000,
-    )
-
-
 async def wait_idle(client) -> None:
     """Until no worker holds any task (cancelled tiles still running included)."""
-    # Remote state: there is nothing to wait on locally, so poll.
-    while any((await client.run(lambda dask_worker: len(dask_worker.state.tasks))).values()):  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
+    await eventually(lambda: workers_idle(client), "the workers to be idle", LIMIT)
+
+
+async def tiles_ran(client) -> list[tuple[str, float]]:
+    """``(key, seconds)`` of the tiles the workers executed since the counts were reset."""
+    return await executed_tasks(client, TILE_TASK)
 
 
 async def through_session(client, changes, interval, debounce, base) -> tuple[set, object]:
-    """The burst through a RenderSession: what the app's widgets drive."""
-    connection = ClusterConnection(address=client.scheduler.address)
-    session = RenderSession(Unseen(), connection=connection, debounce=debounce)
+    """The burst through a RenderSession: what the app's widgets drive (on an engine of
+    its own, as the app's)."""
+    engine = fractal_engine(fractal_connection(client.scheduler.address))
+    session = RenderSession(Unseen(), engine=engine, debounce=debounce)
     try:
         session.request(heavy(base))
-        while session.job is None or session.job.state != "running":  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: session.job is not None and session.job.state == "running",
+            "the first frame to run",
+            LIMIT,
+        )
         submitted = {session.job.key}
         for n in range(1, changes + 1):
             session.request(heavy(base + n))
@@ -69,23 +80,26 @@ async def through_session(client, changes, interval, debounce, base) -> tuple[se
                 submitted.add(session.job.key)
             await asyncio.sleep(interval)
         final = heavy(base + changes)
-        while session.job is None or session.job.key != final.key:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: session.job is not None and session.job.key == final.key,
+            "the last change's frame",
+            LIMIT,
+        )
         submitted.add(session.job.key)
         await session.job.result()
         return submitted, session.job
     finally:
         session.close()
-        await connection.close()
+        await engine.close()
 
 
-async def burst(client, changes: int, interval: float, debounce, base: int) -> dict:
+async def burst(client, registry, changes: int, interval: float, debounce, base: int) -> dict:
     await client.register_plugin(ExecutionCounter())  # fresh counts
     if debounce == "session":
         submitted, final = await through_session(client, changes, interval, 0.25, base)
         await wait_idle(client)
-        return tally(await executed_tasks(client), final, submitted)
-    manager = JobManager(client)
+        return tally(await tiles_ran(client), final, submitted)
+    manager = JobManager(registry)
     first = manager.submit(heavy(base))
     started = asyncio.Event()
     first.param.watch(lambda event: started.set(), "state")
@@ -104,7 +118,7 @@ async def burst(client, changes: int, interval: float, debounce, base: int) -> d
     final = manager.job
     await final.result()
     await wait_idle(client)
-    return tally(await executed_tasks(client), final, submitted)
+    return tally(await tiles_ran(client), final, submitted)
 
 
 def tally(ran, final, submitted) -> dict:
@@ -120,9 +134,9 @@ def tally(ran, final, submitted) -> dict:
     }
 
 
-async def median_job_ms(client, configs, **submit) -> float:
+async def median_job_ms(registry, configs, **submit) -> float:
     """Median submit-to-result time of fresh frames (each config computed once)."""
-    manager, times = JobManager(client), []
+    manager, times = JobManager(registry), []
     for config in configs:
         start = time.perf_counter()
         await manager.submit(config, **submit).result()
@@ -130,20 +144,20 @@ async def median_job_ms(client, configs, **submit) -> float:
     return statistics.median(times)
 
 
-async def overhead(client, label: str) -> None:
+async def overhead(registry, label: str) -> None:
     """What a light frame and a preview cost as Dask jobs against in-process render()."""
-    from compute.tiles import expected_iterations
+    from compute.fractal.tiles import expected_iterations
 
     light = [FractalConfig(c_real=-0.8 + n * 1e-4, c_imag=0.2) for n in range(7)]
     planned = {"iterations": expected_iterations(light[0], render(light[0].preview()))}
-    default = await median_job_ms(client, light[:3] + [c.copy(max_iter=501) for c in light])
-    tiled = await median_job_ms(client, [c.copy(max_iter=502) for c in light], **planned)
-    grid = JobManager(client).submit(light[0].copy(max_iter=503), **planned)
+    default = await median_job_ms(registry, light[:3] + [c.copy(max_iter=501) for c in light])
+    tiled = await median_job_ms(registry, [c.copy(max_iter=502) for c in light], **planned)
+    grid = JobManager(registry).submit(light[0].copy(max_iter=503), **planned)
     await grid.result()
     previews = [c.copy(max_iter=504).preview() for c in light]
-    remote = await median_job_ms(client, previews, preview=True)
+    remote = await median_job_ms(registry, previews, preview=True)
     local = await median_job_ms(
-        client, [c.copy(max_iter=505).preview() for c in light], local=True
+        registry, [c.copy(max_iter=505).preview() for c in light], local=True
     )
     renders = []
     for config in light:
@@ -158,22 +172,22 @@ async def overhead(client, label: str) -> None:
     )
 
 
-async def repeated(client) -> dict:
+async def repeated(client, registry) -> dict:
     config = heavy(100).copy(max_iter=1000)
     start = time.perf_counter()
-    await JobManager(client).submit(config).result()
+    await JobManager(registry).submit(config).result()
     computed = time.perf_counter() - start
 
     await client.register_plugin(ExecutionCounter())
     start = time.perf_counter()
-    job = JobManager(client).submit(config)  # another session asks for the same view
+    job = JobManager(registry).submit(config)  # another session asks for the same view
     await job.result()
     cached = time.perf_counter() - start
     return {
         "first request (s)": computed,
         "repeated request (s)": cached,
         "state": job.state,
-        "tasks executed": len(await executed_tasks(client)),
+        "tasks executed": len(await tiles_ran(client)),
         "speed-up": computed / cached,
     }
 
@@ -184,6 +198,9 @@ async def main(args) -> None:
     ) as cluster:
         async with Client(cluster.scheduler_address, asynchronous=True) as client:
             await client.register_plugin(KernelWarmup())
+            # One registry for every manager on this client, as an engine keeps: a view
+            # asked for again is served from its cache.
+            registry = fractal_registry(client)
             start = time.perf_counter()
             render(heavy(0))
             print(
@@ -200,20 +217,26 @@ async def main(args) -> None:
             ):
                 # Distinct configs in each round: a repeat would be served from the cache.
                 result = await burst(
-                    client, args.changes, args.interval, debounce, base * (args.changes + 1)
+                    client,
+                    registry,
+                    args.changes,
+                    args.interval,
+                    debounce,
+                    base * (args.changes + 1),
                 )
                 figures = ", ".join(
                     f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                     for k, v in result.items()
                 )
                 print(f"  {label:24} {figures}")
-            await overhead(client, "LocalCluster (scheduler in this process)")
-            result = await repeated(client)
+            await overhead(registry, "LocalCluster (scheduler in this process)")
+            result = await repeated(client, registry)
             print(
                 "repeated config: first {first request (s)[.3f} s, repeated "
                 "{repeated request (s)[.4f} s ({state}, {tasks executed} tasks), "
                 "{speed-up[.0f}x faster".replace("[", ":").format(**result)
             )
+            registry.close()
     # The app's embedded cluster: the same, with the scheduler in a process of its own.
     cluster = await asyncio.to_thread(local_cluster, args.workers)
     try:
@@ -221,7 +244,13 @@ async def main(args) -> None:
             cluster.scheduler_address, asynchronous=True, direct_to_workers=True
         ) as client:
             await client.register_plugin(KernelWarmup())
-            await overhead(client, "compute.cluster.local_cluster (scheduler in a subprocess)")
+            registry = fractal_registry(client)
+            try:
+                await overhead(
+                    registry, "compute.engine.cluster.local_cluster (scheduler in a subprocess)"
+                )
+            finally:
+                registry.close()
     finally:
         await asyncio.to_thread(cluster.close)
 

@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from compute import FractalConfig, render
-from compute.kernels import ESCAPE_RADIUS, escape_time, warm_up
-from compute.tiles import pixel_centers
+from compute.fractal import FractalConfig, render
+from compute.fractal.kernels import ESCAPE_RADIUS, escape_time, warm_up
+from compute.fractal.tiles import pixel_centers
 
 
 def naive_numpy(xs, ys, c, mandelbrot, max_iter):

@@ -23,7 +23,7 @@ Debian's chromium headless through Playwright, and measures on the page's own cl
 "Pixels" are the page's repaints of the plot (its images drawn into the plot's canvas,
 timed by wrapping the canvas's ``drawImage``: nothing is polled); a frame is full once
 neither the plot nor the websocket changed for a while.
-The baseline is ``compute.render(config)`` of the same configs in this process (median
+The baseline is ``compute.fractal.render(config)`` of the same configs in this process (median
 of 3, kernels compiled first).
 """
 
@@ -44,12 +44,8 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-# The checkout first: tests/compute/ would otherwise shadow the compute package.
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "ui")]
 # One panel-serve harness and one browser set-up, shared with the browser tests.
-from pages import panel_cdn_from_package  # noqa: E402
-from support import AppServer  # noqa: E402
+from components.testing import AppServer, open_dashboard, panel_cdn_from_package
 
 CHROMIUM = "/usr/bin/chromium"
 LIGHT = {
@@ -192,7 +188,8 @@ class BenchError(RuntimeError):
 
 # -- processes ------------------------------------------------------------------------------------
 class Server(AppServer):
-    """The tests' ``panel serve app.py`` (tests/support.py), started as ``make serve``."""
+    """The tests' ``panel serve app.py`` (:class:`components.testing.AppServer`), started
+    as ``make serve``."""
 
     def __init__(
         self,
@@ -357,7 +354,7 @@ def figures(t: dict, start: float) -> dict:
 # -- the measurements ---------------------------------------------------------------------------
 def tile_end(client, key: str) -> float | None:
     """When the last tile of frame ``key`` finished on a worker (epoch seconds)."""
-    from compute.diagnostics import task_spans
+    from compute.engine.diagnostics import task_spans
 
     ends = [end for k, _, end in client.sync(task_spans, client) if f"-{key}'" in k]
     return max(ends) if ends else None
@@ -365,8 +362,8 @@ def tile_end(client, key: str) -> float | None:
 
 def changes(tab: Tab, client, n: int, config_of) -> list[dict]:
     """``n`` changes (max_iter +10): the figures of each, and the frame's key."""
-    from compute import FractalConfig
-    from compute.diagnostics import ExecutionCounter
+    from compute.engine.diagnostics import ExecutionCounter
+    from compute.fractal import FractalConfig
 
     out = []
     for _ in range(n):
@@ -480,8 +477,6 @@ def cpu_per_frame(browser, server: Server, config: dict, n: int) -> dict:
 def dashboard_cost(browser, server: Server) -> dict:
     """CPU seconds per second while heavy frames compute, with the card of the three
     dashboard pages open (as a user may open it), against closed (the app's default)."""
-    from pages import open_dashboard
-
     out = {}
     for shown in (False, True):
         tab = Tab(browser, server)
@@ -506,8 +501,8 @@ def dashboard_cost(browser, server: Server) -> dict:
 
 
 def render_ms(configs, repeats: int = 3) -> dict[str, float]:
-    from compute import render
-    from compute.kernels import warm_up
+    from compute.fractal import render
+    from compute.fractal.kernels import warm_up
 
     warm_up()
     out = {}

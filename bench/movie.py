@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/movie.py`` (``--frames``, ``--width``, ``--height`` size the
 movie). Prints, side by side in one run, for a zoom movie into the default Julia set made
-as a detached job on a fresh embedded cluster (``compute.cluster.local_cluster``: two
+as a detached job on a fresh embedded cluster (``compute.engine.local_cluster``: two
 single-threaded worker processes, as the app starts by default; kernels warmed first):
 
 1. Throughput, submit to done, split into rendering (the colour fit and every frame,
@@ -32,13 +32,20 @@ from pathlib import Path
 import numpy as np
 from distributed import Client
 
-from compute import FractalConfig, FrameStore, JobManager, JobRegistry, render
-from compute.cluster import local_cluster
-from compute.colour import Normalizer, lookup_table
-from compute.diagnostics import ExecutionCounter, KernelWarmup, executed_tasks, task_spans
-from compute.kernels import warm_up
-from compute.movie import ANIMATION_EDGE, FIT_SAMPLES, PREVIEW_EDGE, MovieSpec, movie_sample
-from compute.video import FORMATS, encode
+from compute.engine import JobManager, JobRegistry
+from compute.engine.cluster import local_cluster
+from compute.engine.diagnostics import ExecutionCounter, executed_tasks, task_spans
+from compute.fractal import FractalConfig, FrameStore, KernelWarmup, fractal_registry, render
+from compute.fractal.colour import Normalizer, lookup_table
+from compute.fractal.kernels import warm_up
+from compute.fractal.movie import (
+    ANIMATION_EDGE,
+    FIT_SAMPLES,
+    PREVIEW_EDGE,
+    MovieSpec,
+    movie_sample,
+)
+from compute.fractal.video import FORMATS, encode
 
 MiB, GiB = 2**20, 2**30
 
@@ -178,6 +185,17 @@ async def fresh_client(address: str):
         yield client
 
 
+@contextlib.contextmanager
+def registry_on(client, store: FrameStore | None = None):
+    """A registry for the fractal's kinds on ``client`` (an engine's, without the engine:
+    the client is the bench's own), closed before the client."""
+    registry = fractal_registry(client, store=store)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
 # -- the sections -----------------------------------------------------------------------------
 async def throughput(address: str, spec: MovieSpec, args) -> tuple[list, list, list]:
     """Section 1; returns the runs, their loops' lags by phase, and the idle loop's lags."""
@@ -188,10 +206,11 @@ async def throughput(address: str, spec: MovieSpec, args) -> tuple[list, list, l
                 await client.register_plugin(ExecutionCounter())  # fresh counts
                 before = await client.run(time.process_time)
                 encoding = asyncio.Event()
-                making = asyncio.ensure_future(made(JobRegistry(client), spec, encoding))
-                await encoding.wait()
-                after = await client.run(time.process_time)  # the workers are done
-                run = await making
+                with registry_on(client) as registry:
+                    making = asyncio.ensure_future(made(registry, spec, encoding))
+                    await encoding.wait()
+                    after = await client.run(time.process_time)  # the workers are done
+                    run = await making
                 run["worker cpu"] = sum(after[w] - before[w] for w in after)
                 spans = [s for s in await task_spans(client) if spec.frames_key in s[0]]
                 run["frame tasks"] = [end - start for key, start, end in spans if "frame" in key]
@@ -307,8 +326,7 @@ def keeps(spec: MovieSpec, store: FrameStore, movie) -> None:
 async def again(address: str, args, spec: MovieSpec, store_dir: str, runs: list[dict]) -> None:
     store = FrameStore(store_dir)
     recoloured = movie_spec(args, colormap="kbc")
-    async with fresh_client(address) as client:
-        registry = JobRegistry(client, store=store)
+    async with fresh_client(address) as client, registry_on(client, store) as registry:
         await client.register_plugin(ExecutionCounter())
         first = await made(registry, spec)
         await registry.flush()  # the .part files are written in the background
@@ -338,14 +356,15 @@ async def again(address: str, args, spec: MovieSpec, store_dir: str, runs: list[
         await registry.flush()
     async with fresh_client(address) as client:  # another server process on the store
         await client.register_plugin(ExecutionCounter())
-        other = await made(JobRegistry(client, store=FrameStore(store_dir)), movie_spec(args))
+        with registry_on(client, FrameStore(store_dir)) as registry:
+            other = await made(registry, movie_spec(args))
         print(
             f"  identical request, another process: {other['total'] * 1000:7.2f} ms, "
             f"{other['state']}, {await movie_tasks(client, spec)} tasks (read from the store)"
         )
-    async with fresh_client(address) as client:  # no store: the frames are not kept
+    async with fresh_client(address) as client, registry_on(client) as registry:
+        # No store: the frames are not kept.
         await client.register_plugin(ExecutionCounter())
-        registry = JobRegistry(client)
         await made(registry, spec)
         await client.register_plugin(ExecutionCounter())
         bare = await made(registry, recoloured)
@@ -381,11 +400,10 @@ async def beside(address: str, args) -> None:
     light = FractalConfig(c_real=-0.7, c_imag=0.27, max_iter=300, width=512, height=512)
     alone, meanwhile = [], []
     for n in range(args.repeats):
-        async with fresh_client(address) as client:
-            registry = JobRegistry(client)
+        async with fresh_client(address) as client, registry_on(client) as registry:
             config = light.copy(c_real=-0.7 + n * 1e-3)
             started = time.perf_counter()
-            await JobManager(client, registry=registry).submit(config).result()
+            await JobManager(registry).submit(config).result()
             alone.append(time.perf_counter() - started)
             # A movie of its own each time (another end), so that nothing is cached.
             end = FractalConfig(
@@ -397,7 +415,7 @@ async def beside(address: str, args) -> None:
             await busy.wait()
             config = light.copy(c_real=-0.6 - n * 1e-3)
             started = time.perf_counter()
-            await JobManager(client, registry=registry).submit(config).result()
+            await JobManager(registry).submit(config).result()
             meanwhile.append(time.perf_counter() - started)
             registry.cancel(movie)
     print("5. An explorer's 512x512 frame (submit to done), alone and while a movie renders")
@@ -428,8 +446,10 @@ async def main(args) -> None:
         address = cluster.scheduler_address
         async with fresh_client(address) as client:
             await client.register_plugin(KernelWarmup())
-            # Untimed: the workers import compute.movie (and PyAV) at their first frame.
-            await made(JobRegistry(client), movie_spec(args, frames=2, width=32, height=32))
+            # Untimed: the workers import compute.fractal.movie (and PyAV) at their first
+            # frame.
+            with registry_on(client) as registry:
+                await made(registry, movie_spec(args, frames=2, width=32, height=32))
         print(f"  (cluster started and warmed in {time.perf_counter() - started:.1f} s)\n")
         runs, lags, idle = await throughput(address, spec, args)
         with tempfile.TemporaryDirectory(prefix="bench-movie-") as store_dir:

@@ -43,24 +43,14 @@ import time
 import urllib.parse
 
 import psutil
+from latency import CHROMIUM, DRAG_JS, SMALL, BenchError, Server, Tab, figures
 
-# latency puts the checkout and tests/ first on sys.path (tests/compute would shadow compute).
-from latency import (
-    CHROMIUM,
-    DRAG_JS,
-    ROOT,
-    SMALL,
-    AppServer,
-    BenchError,
-    Server,
-    Tab,
-    figures,
-)
+from components.testing import ROOT, AppServer
 
 # `make serve`'s flags (Makefile); the port and address are the harness's own.
 SERVE_FLAGS = ("--warm", "--websocket-compression-level", "6", "--plugins", "api")
 # Tracebacks through these are the app's; others (Tornado, Bokeh, the Dask dashboard's
-# pages when a tab closes mid-message) are shown apart, as tests/support.py tells them.
+# pages when a tab closes mid-message) are shown apart, as AppServer.running tells them.
 OURS = tuple(f"{ROOT}/{p}" for p in ("components/", "compute/", "app.py", "api.py"))
 ACTIONS = {"wheel": 3, "pan": 2, "keys": 3, "drag": 2, "iterations": 2, "goto": 2}
 FINISHED = ("done", "cached", "failed", "cancelled")

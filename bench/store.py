@@ -22,8 +22,16 @@ import time
 
 from distributed import Client, LocalCluster
 
-from compute import FractalConfig, FrameCache, FrameStore, JobManager, JobRegistry, render
-from compute.diagnostics import KernelWarmup
+from compute.engine import JobManager
+from compute.fractal import (
+    FractalConfig,
+    FrameCache,
+    FrameStore,
+    KernelWarmup,
+    fractal_registry,
+    render,
+)
+from compute.fractal.testing import heavy
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -35,10 +43,10 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-async def median_job_seconds(client, registry, config, repeats: int, expect: str) -> float:
+async def median_job_seconds(registry, config, repeats: int, expect: str) -> float:
     times = []
     for _ in range(repeats):
-        manager = JobManager(client, registry=registry, history=False)
+        manager = JobManager(registry, history=False)
         start = time.perf_counter()
         job = manager.submit(config)
         await job.result()
@@ -53,29 +61,32 @@ async def measure(cluster, store: FrameStore, config: FractalConfig, repeats: in
     async with Client(cluster.scheduler_address, asynchronous=True) as client:
         await client.register_plugin(KernelWarmup())
         # No memory cache in either registry: every request is a computation or a read.
-        computing = JobRegistry(client, cache=FrameCache(0))
-        results["Dask job, computed (baseline)"] = await median_job_seconds(
-            client, computing, config, repeats, expect="done"
-        )
+        computing = fractal_registry(client, cache=FrameCache(0))
+        try:
+            results["Dask job, computed (baseline)"] = await median_job_seconds(
+                computing, config, repeats, expect="done"
+            )
+        finally:
+            computing.close()
         results["render() in-process"] = median_seconds(lambda: render(config), repeats)
         frame = render(config)
         results["FrameStore.put"] = median_seconds(lambda: store.put(config.key, frame), repeats)
         results["FrameStore.get"] = median_seconds(lambda: store.get(config.key), repeats)
     async with Client(cluster.scheduler_address, asynchronous=True) as client:
-        reading = JobRegistry(client, cache=FrameCache(0), store=store)
-        results["Dask job, served from the store"] = await median_job_seconds(
-            client, reading, config, repeats, expect="cached"
-        )
+        reading = fractal_registry(client, cache=FrameCache(0), store=store)
+        try:
+            results["Dask job, served from the store"] = await median_job_seconds(
+                reading, config, repeats, expect="cached"
+            )
+        finally:
+            reading.close()
     return results
 
 
 async def main(repeats: int) -> None:
     # The app's default view, and a costly one (c inside the Mandelbrot set, so nearly
     # every pixel runs all 4000 iterations): reading costs the same for both.
-    heavy = FractalConfig(
-        c_real=-0.1, c_imag=0.1, x_range=(-0.5, 0.5), y_range=(-0.5, 0.5), max_iter=4000
-    )
-    configs = [FractalConfig(), heavy]
+    configs = [FractalConfig(), heavy()]
     render(configs[0])  # compile the kernel in this process
     with (
         tempfile.TemporaryDirectory() as location,

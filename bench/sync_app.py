@@ -12,7 +12,7 @@ import json
 import holoviews as hv
 import panel as pn
 
-from compute import FractalConfig, normalize, palette_hex, render
+from compute.fractal import FractalConfig, normalize, palette_hex, render
 
 hv.extension("bokeh")
 

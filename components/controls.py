@@ -7,7 +7,7 @@ import functools
 import panel as pn
 import param
 
-from compute import FractalConfig
+from compute.fractal import FractalConfig
 
 
 class FractalControls(pn.viewable.Viewer):

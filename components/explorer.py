@@ -5,121 +5,37 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-import json
 import logging
-import re
-import urllib.parse
 import weakref
 
 import panel as pn
 import param
 from panel.io.document import hold
-from panel.util import parse_query
-from tornado.ioloop import IOLoop
 
-from compute import ClusterConnection, FractalConfig, FrameStore, Job, to_png
-from compute.allocator import pin_mmap_threshold
-from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
-from compute.limits import consumer
-from compute.movie import MovieSpec
-from compute.session import RenderSession
+from compute.engine import Engine, Job
+from compute.fractal import COMPUTE_PARAMS, DISPLAY_PARAMS, FractalConfig, MovieSpec, to_png
+from compute.fractal.session import RenderSession
 
+from . import link
 from .controls import FractalControls
 from .dashboard import DaskDashboard, browser_link
 from .history import JobHistory
 from .movies import MovieStudio
 from .status import JobStatus
 from .view import FractalView
+from .wiring import (
+    current_user,
+    forget_session,
+    process_engine,
+    served_document,
+    session_payer,
+    tab_closed,
+)
 
 logger = logging.getLogger(__name__)
 
-_CONNECTION_KEY = "fractal-explorer:cluster-connection"
-_STORE_KEY = "fractal-explorer:frame-store"
-
 #: What the cluster watchdog is doing (instead of a "reconnecting" flag).
 WATCHDOG_STATES = ("stopped", "watching", "reconnecting", "closed")
-
-
-def shared_connection() -> ClusterConnection:
-    """The process's cluster connection, shared by every session (``pn.state.cache``).
-
-    Created on first use, not at import; :func:`prestart` starts its cluster early.
-    """
-    return pn.state.as_cached(_CONNECTION_KEY, ClusterConnection)
-
-
-def prestart() -> None:
-    """Start the process's cluster, warm its kernels and connect its client now, before
-    any session asks; pin the allocator's mmap threshold.
-
-    Called by ``app.py`` as it is first executed: with ``panel serve --warm`` (as
-    ``make serve`` runs it) that is before the server accepts its first connection, so
-    nothing is spawned, compiled or connected in a user's path. Idempotent and quick
-    afterwards.
-    """
-    # Frames are megabyte buffers made and dropped all the time: given back to the
-    # system as they are freed, not kept in glibc's arenas (see compute.allocator).
-    pin_mmap_threshold()
-    connection = shared_connection()
-    connection.prestart()
-    # The client lives on the server's event loop: connect as soon as it runs (at once,
-    # if it already does). IOLoop.current() is that loop, before and after it starts.
-    IOLoop.current().add_callback(_connect, connection)
-
-
-async def _connect(connection: ClusterConnection) -> None:
-    try:
-        await connection.client()
-    except Exception as exc:  # the first session retries and reports it
-        logger.warning("connecting to the cluster at start failed: %s", exc)
-
-
-def _store_from_env() -> FrameStore | None:
-    try:
-        return FrameStore.from_env()
-    except (ValueError, OSError) as exc:
-        # A deployment mistake must not take the app down: it runs, without persistence.
-        logger.error("Frames and history will not persist: %s", exc)
-        return None
-
-
-def shared_store() -> FrameStore | None:
-    """The process's persistent store, from ``FRACTAL_STORE`` (None if off or unusable).
-
-    Shared by every session, and by every process pointed at the same location.
-    """
-    return pn.state.as_cached(_STORE_KEY, _store_from_env)
-
-
-def user_name(user) -> str | None:
-    """The name of a logged-in ``user`` as Bokeh's auth hands it over (a page's
-    ``pn.state.user``, a request handler's ``current_user``); None without authentication."""
-    # Bokeh names everyone "default_user" when no authentication is configured.
-    if not user or user == "default_user":
-        return None
-    return user if isinstance(user, str) else json.dumps(user)
-
-
-def current_user() -> str | None:
-    """The user Panel's authentication logged in (``pn.state.user``); None without it."""
-    return user_name(pn.state.user)
-
-
-def _consumer(user: str | None) -> str | None:
-    # Who pays for the work a session starts: a notebook (no served document) is its own
-    # cluster's only user, uncapped.
-    doc = pn.state.curdoc
-    served = doc is not None and doc.session_context is not None
-    return consumer(user=user, session=doc.session_context.id if served else None)
-
-
-def _tab_closed(doc) -> bool:
-    # Bokeh discards a session only after --unused-session-lifetime (15 s by default) plus
-    # up to --check-unused-sessions (17 s); its websocket closes at once. A session
-    # without a connection is a closed tab: Bokeh offers no reconnection to the same
-    # session, a reloaded page is a new session.
-    session = getattr(doc.session_context, "_session", None) if doc is not None else None
-    return session is not None and session.connection_count == 0
 
 
 def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
@@ -129,100 +45,20 @@ def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
     return any(abs(s - w) >= half for s, w in zip(shown, wanted, strict=True))
 
 
-#: What the page's link holds: the config's parameters, by their own names.
-LINK_PARAMS = COMPUTE_PARAMS + DISPLAY_PARAMS
-
-
-def _link_value(text: str):
-    # The link's values are JSON, as the explorer writes them, and the selectors' names
-    # bare text. NaN and Infinity are no JSON: they stay text, for the config to refuse.
-    try:
-        return json.loads(text, parse_constant=lambda name: text)
-    except ValueError:
-        return text
-
-
-def _link_text(config: FractalConfig, name: str) -> str:
-    value = config.param[name].serialize(getattr(config, name))
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _readable(name: str, text: str) -> bool:
-    # Panel parses the whole query on every change of the link; some values make its
-    # parser raise ('²' passes str.isdigit but not int()).
-    try:
-        parse_query("?" + urllib.parse.urlencode([(name, text)]))
-    except Exception:
-        return False
-    return True
-
-
-def _clipped(text: str, most: int) -> str:
-    return text if len(text) <= most else text[: most - 1] + "\u2026"
-
-
-def _plain_markdown(text: str) -> str:
-    """``text`` as Markdown that shows it as it is: every ASCII punctuation escaped, so
-    that a link's values never become HTML, links or emphasis in the page."""
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
-
-
-def _page_location():
-    """``pn.state.location``, also for a link that Panel's own query parser cannot read."""
-    try:
-        return pn.state.location
-    except ValueError:
-        pass
-    # Panel parses the query as it makes the page's Location, and its parser raises on
-    # some values ("\u00b2" passes str.isdigit, not int()): the session would fail to build.
-    # Made here as Panel makes it, but not parsed yet: _read_link names the bad value and
-    # leaves a query Panel can read. (Panel keeps a session's Location in _locations.)
-    from panel.io.location import Location, _get_location_params
-    from panel.util import edit_readonly
-
-    request = pn.state.curdoc.session_context.request
-    location = Location()
-    location._syncing = True  # (Panel's own guard: no parse while the values are set)
-    with edit_readonly(location):
-        location.param.update(_get_location_params(request.protocol, request.host, request.uri))
-    location._syncing = False
-    pn.state._locations[pn.state.curdoc] = location
-    return location
-
-
 def _close_session(session_context, explorer_ref=None) -> None:
     # Bound as a default argument: session-destroyed callbacks run after the served
     # module's globals are cleared.
     explorer = explorer_ref()
     if explorer is not None:
         explorer.close()
-        _forget_links(explorer)
-    _forget_views(getattr(session_context, "_document", None))
-
-
-def _forget_links(explorer) -> None:
-    # Panel 1.9 keeps the links of every widget ever linked (the editable sliders' input
-    # boxes) in Callback.registry, a WeakKeyDictionary whose values hold their keys: the
-    # widgets, their config and every explorer of a closed tab were never freed.
-    registry = pn.links.Callback.registry
-    for obj in explorer.__panel__().select():
-        registry.pop(obj, None)
-
-
-def _forget_views(doc) -> None:
-    # And it keeps a destroyed session's NotificationArea in state._views, with the
-    # session's Document: every Bokeh model of the page and the data they hold.
-    if doc is None:
-        return
-    for ref, view in list(pn.state._views.items()):
-        if view[2] is doc:
-            del pn.state._views[ref]
+    # The context holds its document privately: Bokeh gives no other way to it by now.
+    forget_session(getattr(session_context, "_document", None), explorer)
 
 
 class FractalExplorer(pn.viewable.Viewer):
     """The whole explorer; what ``app.py`` serves and what a notebook displays.
 
-    Widgets edit :attr:`config`; a :class:`~compute.session.RenderSession` turns what
+    Widgets edit :attr:`config`; a :class:`~compute.fractal.session.RenderSession` turns what
     they do into Dask work: a slider being dragged (or the plot being panned) shows
     previews at once and its full frame when the hand stops; a discrete change (a
     release, a key press, Enter, a click) starts its full frame at once, and a burst of
@@ -234,25 +70,17 @@ class FractalExplorer(pn.viewable.Viewer):
 
     Parameters
     ----------
-    connection : ClusterConnection, optional
-        Defaults to the process-wide :func:`shared_connection`.
-    store : FrameStore or None, optional
-        Where frames and the job history persist. Defaults to the process-wide
-        :func:`shared_store`; None keeps them in memory only.
+    engine : Engine, optional
+        Where the work goes: the cluster, the store of frames and history, the caps.
+        Defaults to the process's (:func:`~components.wiring.process_engine`).
     sync_url : bool
         Keep the page's URL query in step with the config (served apps). The URL follows
         settled values: one browser history entry per change, not per step of a drag.
     """
 
     config = param.ClassSelector(class_=FractalConfig, constant=True, doc="What is asked for.")
-    connection = param.ClassSelector(
-        class_=ClusterConnection, constant=True, doc="How the cluster is reached."
-    )
-    store = param.ClassSelector(
-        class_=FrameStore,
-        allow_None=True,
-        constant=True,
-        doc="Where frames and the job history persist (None: in memory only).",
+    engine = param.ClassSelector(
+        class_=Engine, constant=True, doc="Where the work goes (cluster, store, caps)."
     )
     debounce = param.Number(
         default=0.25,
@@ -280,20 +108,18 @@ class FractalExplorer(pn.viewable.Viewer):
 
     def __init__(self, **params):
         params.setdefault("config", FractalConfig())
-        if params.get("connection") is None:
-            params["connection"] = shared_connection()
-        if "store" not in params:
-            params["store"] = shared_store()
+        if params.get("engine") is None:
+            params["engine"] = process_engine()
         super().__init__(**params)
-        location = _page_location() if self.sync_url else None
+        location = link.page_location() if self.sync_url else None
         if location is not None:
             # Before any component exists, so that all of them (the plot's first axes
             # included) start from the link's view: a plot drawn at the default view and
             # moved afterwards could report the default back as a zoom.
             # Read here, not by Panel's sync: its parser raises on some values and drops
             # others silently; this way every bad value is named in link_note.
-            self._read_link(location)
-            location.sync(self.config, list(LINK_PARAMS), on_error=self._url_error)
+            self.link_note = link.read(location, self.config)
+            location.sync(self.config, list(link.LINK_PARAMS), on_error=self._url_error)
             # A link whose values are each valid but together over budget is refused when
             # the first job is asked for, with the message saying what to lower.
         self.controls = FractalControls(config=self.config)
@@ -314,19 +140,18 @@ class FractalExplorer(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.session = RenderSession(
                 self.view,
-                connection=self.connection,
-                store=self.store,
+                engine=self.engine,
                 debounce=self.debounce,
                 preview_edge=self.preview_edge,
                 normalization=self.config.normalization,
-                consumer=_consumer(self.user),
-                user=self.user,
+                payer=session_payer(self.user),
+                owner=self.user,
             )
         self.movies = MovieStudio(
             current=lambda: self.config,
             registry=self.session.registry,
-            consumer=self.session.consumer,
-            user=self.user,
+            payer=self.session.payer,
+            owner=self.user,
         )
         self._unsubscribe = None
         self._movie_registry = None
@@ -337,8 +162,7 @@ class FractalExplorer(pn.viewable.Viewer):
         self._watchdog_cb = None
         # The served document, if any: what the session writes to the page goes there in
         # one next-tick callback per tick (see _later).
-        doc = pn.state.curdoc
-        self._doc = doc if doc is not None and doc.session_context is not None else None
+        self._doc = served_document()
         self._pending: dict = {}
         self._wire()
 
@@ -351,7 +175,7 @@ class FractalExplorer(pn.viewable.Viewer):
         )
         said = pn.bind(
             # Messages are text: shown as written, never as Markdown or HTML of a link's.
-            lambda refused, note: _plain_markdown(refused or note),
+            lambda refused, note: link.plain_markdown(refused or note),
             self.session.param.message,
             self.param.link_note,
         )
@@ -368,7 +192,7 @@ class FractalExplorer(pn.viewable.Viewer):
             visible=self.param.cluster_error.rx.bool(),
             css_classes=["cluster-banner"],
         )
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        if self._doc is not None:
             pn.state.on_session_destroyed(
                 functools.partial(_close_session, explorer_ref=weakref.ref(self))
             )
@@ -401,6 +225,16 @@ class FractalExplorer(pn.viewable.Viewer):
         session.param.watch(self._first_frame, "complete")
 
     # -- what tests, notebooks and the template read --------------------------------------
+    @property
+    def connection(self):
+        """How the cluster is reached (the engine's)."""
+        return self.engine.connection
+
+    @property
+    def store(self):
+        """Where frames and the job history persist (the engine's; None: in memory only)."""
+        return self.engine.store
+
     @property
     def job(self) -> Job | None:
         """The job of the last full frame asked for."""
@@ -560,14 +394,14 @@ class FractalExplorer(pn.viewable.Viewer):
             self.history.selected = None
             return
         try:
-            restored = record.restore()
+            restored = self.engine.kinds.restore(record)
         except ValueError as exc:
             self.session.refuse(exc)
             return
         if isinstance(restored, MovieSpec):
             pn.state.execute(functools.partial(self.movies.open, restored))
         else:
-            self.config.param.update(**restored.values())
+            self.config.param.update(**restored.config.values())
         self.history.selected = None  # so that clicking the same row again restores again
 
     # -- watchers: the session out, to what is drawn -------------------------------------------
@@ -632,7 +466,8 @@ class FractalExplorer(pn.viewable.Viewer):
     def _sees(self, job: Job) -> bool:
         # With authentication, a user follows their own background jobs only (another
         # user's movie of the same view shares its frames, not its notifications).
-        return self.user is None or self.user in job._users
+        registry = self._movie_registry
+        return self.user is None or (registry is not None and self.user in registry.users(job))
 
     def _detached_changed(self, job: Job) -> None:
         # Called on the loop from whichever session's work started or ended the job.
@@ -672,7 +507,7 @@ class FractalExplorer(pn.viewable.Viewer):
         """Update the cluster status and banner; reconnect and resume if needed."""
         if self.watchdog == "closed":
             return
-        if _tab_closed(self._doc):
+        if tab_closed(self._doc):
             logger.info("a tab closed: its work stops now, not when Bokeh drops its session")
             self.close()
             return
@@ -722,46 +557,14 @@ class FractalExplorer(pn.viewable.Viewer):
         if notifications is not None:
             getattr(notifications, kind)(text, duration=4000 if kind != "error" else 0)
 
-    def _read_link(self, location) -> None:
-        """Apply the link's valid values to the config; name the others in link_note.
-
-        Leaves the link holding what is shown (the bad values replaced), and readable by
-        Panel's own query parser.
-        """
-        pairs = urllib.parse.parse_qsl(location.search.lstrip("?"), keep_blank_values=True)
-        # The last of a repeated name wins, as in Panel's reading of the query.
-        given = {name: text for name, text in pairs if name in LINK_PARAMS}
-        values = {}
-        for name, text in given.items():
-            value = _link_value(text)
-            # JSON has no tuples: a range comes as a list.
-            values[name] = (tuple(value) if isinstance(value, list) else value, text)
-        bad = self._apply_link(values)
-        others = [(k, v) for k, v in pairs if k not in LINK_PARAMS and _readable(k, v)]
-        if bad or len(others) + len(given) < len(pairs):
-            # Put what is really shown back in the link, so that sharing it shares that.
-            shown = [(name, _link_text(self.config, name)) for name in given]
-            location.search = "?" + urllib.parse.urlencode(others + shown)
-
-    def _apply_link(self, values: dict) -> bool:
-        """Set each of ``values`` (name: (value, as the link gave it)) on the config on
-        its own; name the refused ones in :attr:`link_note`. True if any was refused."""
-        bad = []
-        for name, (value, given) in values.items():
-            try:
-                self.config.param.update(**{name: value})
-            except (ValueError, TypeError) as exc:
-                bad.append(f"{name}={_clipped(given, 60)} ({_clipped(str(exc).rstrip('.'), 200)})")
-        if bad:
-            self.link_note = f"Ignored invalid values in the link: {'; '.join(bad)}."
-        return bool(bad)
-
     def _url_error(self, mapped: dict) -> None:
         # A change of the link after the page loaded (back, forward) that Panel could not
         # apply at once: each value on its own, the bad ones named.
-        if self._apply_link({name: (value, repr(value)) for name, value in mapped.items()}):
+        note = link.apply(self.config, {name: (v, repr(v)) for name, v in mapped.items()})
+        if note:
+            self.link_note = note
             # Put what is really shown back in the link, so that sharing it shares that.
-            pn.state.location.update_query(**{n: _link_text(self.config, n) for n in mapped})
+            pn.state.location.update_query(**{n: link.text(self.config, n) for n in mapped})
 
     def _png(self):
         job = self.job

@@ -7,7 +7,7 @@ import datetime as dt
 import panel as pn
 import param
 
-from compute import JobRecord
+from compute.engine import JobRecord
 
 from .indicators import RecordTable
 

@@ -1,10 +1,10 @@
 """Zoom movies in the app: make one from the current view, follow it, play and download it.
 
-A movie runs as a *detached* job (:meth:`compute.JobRegistry.detach`): it goes on when
+A movie runs as a *detached* job (:meth:`compute.engine.JobRegistry.detach`): it goes on when
 the tab that asked for it is closed or reloaded, every session of the server sees it
 (in progress, with its Cancel button, and when it ends: a notification and a history
 row), and identical requests share one job. This module only turns widgets into a
-:class:`~compute.movie.MovieSpec` and draws the job's record.
+:class:`~compute.fractal.movie.MovieSpec` and draws the job's record.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 import panel as pn
 import param
 
-from compute import FractalConfig, Job, JobRegistry
-from compute.limits import LimitExceeded
-from compute.movie import MAX_FPS, MAX_FRAMES, MovieJob, MovieSpec
-from compute.video import FORMATS
+from compute.engine import Job, JobRegistry, LimitExceeded
+from compute.fractal import FractalConfig
+from compute.fractal.movie import MAX_FPS, MAX_FRAMES, MovieJob, MovieSpec
+from compute.fractal.video import FORMATS
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class MovieStudio(pn.viewable.Viewer):
     current : callable
         Returns the config of the view on screen: the movie's end.
     registry : callable
-        Coroutine function returning the session's :class:`~compute.JobRegistry`, or
+        Coroutine function returning the session's :class:`~compute.engine.JobRegistry`, or
         None while the cluster cannot be reached.
     """
 
@@ -63,10 +63,10 @@ class MovieStudio(pn.viewable.Viewer):
         doc="Seconds between two drawings of progress (a movie reports every frame, some "
         "dozens a second); its end is drawn at once.",
     )
-    consumer = param.String(
+    payer = param.String(
         default=None, allow_None=True, constant=True, doc="Who pays for its movies (caps)."
     )
-    user = param.String(
+    owner = param.String(
         default=None, allow_None=True, constant=True, doc="Whose history its movies go to."
     )
     make = param.Event(doc="Pressed: make a movie of the current settings.")
@@ -161,7 +161,7 @@ class MovieStudio(pn.viewable.Viewer):
             self.param.update(state="offline", message="The Dask cluster cannot be reached.")
             return None
         try:
-            job = registry.detach_for(spec, consumer=self.consumer, user=self.user)
+            job = registry.detach_for(spec, owner=self.owner, payer=self.payer)
         except LimitExceeded as exc:
             self.param.update(state="refused", message=str(exc))
             return None

@@ -7,7 +7,7 @@ import asyncio
 import panel as pn
 import param
 
-from compute import Job
+from compute.engine import Job
 
 from .indicators import StatusBar
 

@@ -20,10 +20,8 @@ from bokeh.models import (
 from bokeh.transform import transform
 from panel.io.document import hold
 
-from compute import FractalConfig, Tile
-from compute.colour import lookup_table
-from compute.config import PLANE
-from compute.tiles import MAX_TILES_PER_AXIS
+from compute.fractal import PLANE, FractalConfig, Tile, lookup_table
+from compute.fractal.tiles import MAX_TILES_PER_AXIS
 
 from .indicators import Banner
 

@@ -1,30 +1,10 @@
-"""A scheduler preload: an embedded scheduler exits when the process that started it dies.
+"""Moved to :mod:`compute.engine.lifeline`; this path is kept for this release (deprecated).
 
-The app's default cluster runs its scheduler in a subprocess of the server (so that the
-scheduler and its dashboard do not share the server's interpreter lock with Bokeh). Its
-workers are the server's own processes and die with it; a scheduler started with
-``preload=["compute.lifeline"]`` watches its parent and closes itself once the parent is
-gone (a SIGKILLed server, a crashed test), instead of lingering as an orphan.
+The module *is* the new one (``sys.modules`` points this name at it), so that every
+name, and every function pickled by reference under the old path, still resolves.
 """
 
-from __future__ import annotations
+import importlib
+import sys
 
-import os
-
-from tornado.ioloop import PeriodicCallback
-
-#: How often the parent is checked, in milliseconds.
-INTERVAL_MS = 500
-
-
-def dask_setup(scheduler) -> None:
-    parent = os.getppid()
-
-    def check() -> None:
-        # Orphans are re-parented (to init or a subreaper): the parent id changes.
-        if os.getppid() != parent:
-            watch.stop()
-            scheduler.loop.add_callback(scheduler.close, reason="the process that started it died")
-
-    watch = PeriodicCallback(check, INTERVAL_MS)
-    watch.start()
+sys.modules[__name__] = importlib.import_module("compute.engine.lifeline")

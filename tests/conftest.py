@@ -1,18 +1,24 @@
-"""Shared fixtures: one real LocalCluster of worker processes for the whole session."""
+"""Shared fixtures: one real LocalCluster of worker processes for the whole session, and
+the engines that the fractal's tests make on it.
+
+The generic engine's own tests (``tests/engine``) use none of these: each makes a fresh
+in-process cluster (``compute.engine.testing.gen_cluster``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 
 import pytest
 import pytest_asyncio
 from distributed import Client, LocalCluster
 from hypothesis import HealthCheck, settings
-from support import ExternalCluster
 
-from compute.diagnostics import ExecutionCounter, KernelWarmup
+from compute.engine import JobRegistry
+from compute.engine.diagnostics import ExecutionCounter
+from compute.engine.testing import ExternalCluster
+from compute.engine.testing import eventually as _eventually
+from compute.fractal import KernelWarmup, fractal_registry
 
 # Nothing a test computes goes to the user's cache directory, nor comes from it: tests
 # that persist pass a store (or FRACTAL_STORE, for servers and notebooks) of their own.
@@ -56,17 +62,29 @@ async def client(local_cluster):
         yield client
 
 
-async def _eventually(predicate, what: str, limit: float = 60.0):
-    deadline = time.monotonic() + limit
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.02)
+@pytest.fixture
+def registries(client):
+    """Make job registries for the fractal's kinds on :func:`client`: ``registries(store=...)``.
+
+    What an engine makes for its client, without an engine's connection (the client is
+    the test's own). Each registry is closed at the end.
+    """
+    made: list[JobRegistry] = []
+
+    def make(store=None, cache=None, limits=None, on=None) -> JobRegistry:
+        registry = fractal_registry(on or client, store=store, cache=cache, limits=limits)
+        made.append(registry)
+        return registry
+
+    yield make
+    for registry in made:
+        registry.close()
+
+
+@pytest.fixture
+def registry(registries) -> JobRegistry:
+    """A job registry for the fractal's kinds on :func:`client`, with no store."""
+    return registries()
 
 
 @pytest.fixture

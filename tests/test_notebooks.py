@@ -16,7 +16,8 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
-from support import ROOT
+
+from components.testing import ROOT
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 
 from components import FractalExplorer
-from compute import ClusterConnection
+from compute.fractal import fractal_connection, fractal_engine
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -19,22 +19,23 @@ def bokeh_backend():
 
 
 @pytest_asyncio.fixture
-async def connection(local_cluster):
-    """The explorers' own connection to the session's cluster (as the app's would be)."""
-    connection = ClusterConnection(address=local_cluster.scheduler_address)
+async def engine(local_cluster):
+    """The explorers' own engine on the session's cluster (as the app's would be): its own
+    connection, no store."""
+    engine = fractal_engine(fractal_connection(local_cluster.scheduler_address))
     try:
-        yield connection
+        yield engine
     finally:
-        await connection.close()
+        await engine.close()
 
 
 @pytest_asyncio.fixture
-async def explorers(connection):
-    """Make explorers on :func:`connection` that render only when told; closed afterwards."""
+async def explorers(engine):
+    """Make explorers on :func:`engine` that render only when told; closed afterwards."""
     made: list[FractalExplorer] = []
 
     def make(config, **params) -> FractalExplorer:
-        params.setdefault("connection", connection)
+        params.setdefault("engine", engine)
         explorer = FractalExplorer(config=config, autostart=False, **params)
         made.append(explorer)
         return explorer

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.controls import FractalControls
-from compute import FractalConfig
+from compute.fractal import FractalConfig
 
 pytestmark = [pytest.mark.cluster]
 
@@ -93,7 +93,7 @@ def test_a_slider_box_never_writes_a_bad_value(controls, slider, value):
 @pytest.mark.asyncio
 async def test_bad_widget_values_are_refused_and_the_explorer_renders_after(explorers, eventually):
     config = FractalConfig(width=128, height=128, max_iter=60)
-    explorer = explorers(config, store=None)
+    explorer = explorers(config)  # the fixture's engine has no store
     first = await explorer.render()
     await eventually(lambda: first.done, "the first frame")
     explorer.controls._width._process_events({"value": None})  # an emptied box

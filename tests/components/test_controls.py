@@ -7,7 +7,7 @@ import param
 from bokeh.events import ButtonClick
 
 from components import FractalControls
-from compute import FractalConfig
+from compute.fractal import FractalConfig
 
 
 def release(slider, value) -> None:

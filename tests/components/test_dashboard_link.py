@@ -9,7 +9,7 @@ from distributed import Scheduler, Worker
 
 from components import FractalExplorer
 from components.dashboard import PROXY_KEY, browser_link
-from compute import ClusterConnection, FractalConfig
+from compute.fractal import FractalConfig, fractal_connection, fractal_engine
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
@@ -22,7 +22,8 @@ def proxy():
     pn.state.cache.pop(PROXY_KEY, None)
 
 
-async def test_the_proxy_link_unless_a_deployment_has_its_own(connection, proxy):
+async def test_the_proxy_link_unless_a_deployment_has_its_own(engine, proxy):
+    connection = engine.connection
     await connection.client()
     assert await connection.dashboard_pages()
     assert connection.dashboard_upstream.startswith("http://")
@@ -39,11 +40,11 @@ async def test_a_scheduler_without_a_dashboard_gets_a_message_not_broken_frames(
         Scheduler(dashboard=False, dashboard_address=None, host="127.0.0.1", port=0) as scheduler,
         Worker(scheduler.address, nthreads=1),
     ):
-        connection = ClusterConnection(address=scheduler.address)
+        engine = fractal_engine(fractal_connection(scheduler.address))  # no store
+        connection = engine.connection
         explorer = FractalExplorer(
             config=FractalConfig(width=64, height=64, max_iter=50),
-            connection=connection,
-            store=None,
+            engine=engine,
             autostart=False,
         )
         try:
@@ -58,4 +59,4 @@ async def test_a_scheduler_without_a_dashboard_gets_a_message_not_broken_frames(
             assert explorer.dashboard.link is None
         finally:
             explorer.close()
-            await connection.close()
+            await engine.close()

@@ -6,7 +6,7 @@ by dragging a slider's value (``live``), by ``render()`` (the page load) and
 ``check_cluster()`` (the watchdog's tick), and by the events a browser sends (button and
 table clicks, the plot's range stream). Work done on the cluster is counted on the workers
 (``ExecutionCounter``), independently of what the explorer reports. The policy itself
-(previews, bursts, fits) is the render session's, tested in tests/compute/test_session.py;
+(previews, bursts, fits) is the render session's, tested in tests/fractal/test_session.py;
 here, that the explorer wires it to what the page shows.
 """
 
@@ -24,21 +24,24 @@ import pytest
 from bokeh.events import ButtonClick
 from bokeh.models import Model
 from PIL import Image
-from support import heavy
 
 from components import FractalExplorer
 from components.view import slot, tile_bounds
-from compute import (
-    ClusterConnection,
+from compute.engine.diagnostics import ExecutionCounter, executed_tasks
+from compute.engine.testing import workers_idle
+from compute.fractal import (
+    COMPUTE_PARAMS,
+    DISPLAY_PARAMS,
     FractalConfig,
     FrameStore,
-    JobRegistry,
     Normalizer,
+    fractal_connection,
+    fractal_engine,
     render,
     to_png,
 )
-from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
-from compute.diagnostics import ExecutionCounter, executed_tasks
+from compute.fractal.frame import TILE_TASK
+from compute.fractal.testing import heavy, light
 
 pytestmark = [
     pytest.mark.cluster,
@@ -48,25 +51,12 @@ pytestmark = [
 DEFAULT_RANGE = FractalConfig.param.x_range.default
 
 
-def light(n: int, size: int = 256) -> FractalConfig:
-    """A cheap frame; ``n`` makes distinct configs (and so distinct task keys)."""
-    return FractalConfig(
-        c_real=-0.75 + n * 1e-3, c_imag=0.11, max_iter=100, width=size, height=size
-    )
-
-
 _TILE_KEY = re.compile(r"fractal-tile-([a-z]+-[0-9a-f]{24})")
 
 
 async def frames_run(client) -> Counter:
     """Tiles executed on the workers since the test began, by job key."""
-    return Counter(_TILE_KEY.search(key)[1] for key, _ in await executed_tasks(client))
-
-
-async def workers_idle(client) -> bool:
-    """No task on any worker, including cancelled tiles still executing."""
-    counts = await client.run(lambda dask_worker: len(dask_worker.state.tasks))
-    return not any(counts.values())
+    return Counter(_TILE_KEY.search(key)[1] for key, _ in await executed_tasks(client, TILE_TASK))
 
 
 def rendered(explorer: FractalExplorer) -> bool:
@@ -105,9 +95,7 @@ def viewport_text(explorer: FractalExplorer) -> str:
 # -- first frame ---------------------------------------------------------------------------
 
 
-async def test_first_render_shows_the_frame_and_records_it(
-    client, connection, explorers, eventually
-):
+async def test_first_render_shows_the_frame_and_records_it(client, engine, explorers, eventually):
     config = light(1)
     explorer = explorers(config)
     assert explorer.config is config
@@ -149,7 +137,7 @@ async def test_first_render_shows_the_frame_and_records_it(
     assert explorer.cluster_error == ""
     # Once the scheduler says it serves the dashboard's pages (asked over HTTP).
     await eventually(lambda: explorer.dashboard.link is not None, "the dashboard link")
-    assert explorer.dashboard.link == connection.dashboard_link
+    assert explorer.dashboard.link == engine.connection.dashboard_link
     assert explorer.job is job  # the watchdog's tick does not resubmit
 
 
@@ -167,17 +155,17 @@ async def test_download_is_the_png_of_the_finished_frame(explorers, eventually):
 
 
 async def test_the_whole_explorer_renders():
-    connection = ClusterConnection(address="tcp://127.0.0.1:1", timeout=1)
-    explorer = FractalExplorer(config=light(3), connection=connection, autostart=False)
+    engine = fractal_engine(fractal_connection("tcp://127.0.0.1:1", timeout=1))
+    explorer = FractalExplorer(config=light(3), engine=engine, autostart=False)
     try:
         root = pn.panel(explorer).get_root()
         classes = {c for m in root.select({"type": Model}) for c in getattr(m, "css_classes", [])}
         for part in ("fractal-controls", "fractal-view", "job-history", "download-png"):
             assert part in classes, part
-        assert connection.status == "idle"  # displaying it connects to nothing
+        assert engine.connection.status == "idle"  # displaying it connects to nothing
     finally:
         explorer.close()
-        await connection.close()
+        await engine.close()
 
 
 # -- changes -------------------------------------------------------------------------------
@@ -488,8 +476,8 @@ async def test_ranges_echoed_back_with_float_noise_are_the_same_view(explorers, 
 
 async def test_an_unreachable_cluster_is_reported_not_raised():
     # Nothing listens on port 1: connecting is refused until the timeout.
-    connection = ClusterConnection(address="tcp://127.0.0.1:1", timeout=1)
-    explorer = FractalExplorer(config=light(13), connection=connection, autostart=False)
+    engine = fractal_engine(fractal_connection("tcp://127.0.0.1:1", timeout=1))
+    explorer = FractalExplorer(config=light(13), engine=engine, autostart=False)
     try:
         assert await explorer.render() is None
         assert explorer.cluster_error.startswith("Cannot reach the Dask scheduler")
@@ -508,7 +496,7 @@ async def test_an_unreachable_cluster_is_reported_not_raised():
         assert explorer.dashboard.link is None
     finally:
         explorer.close()
-        await connection.close()
+        await engine.close()
 
 
 # -- persistence ---------------------------------------------------------------------------
@@ -517,32 +505,29 @@ async def test_an_unreachable_cluster_is_reported_not_raised():
 async def test_after_a_restart_frames_come_from_the_store_and_the_history_restores(
     local_cluster, tmp_path, eventually
 ):
-    """Two explorers on two connections, one after the other: a server and its restart."""
+    """Two explorers on two engines, one after the other: a server and its restart."""
     store = FrameStore(tmp_path / "store")
     first, second = light(20), light(21)
-    connection = ClusterConnection(address=local_cluster.scheduler_address)
-    explorer = FractalExplorer(
-        config=first.copy(), connection=connection, store=store, autostart=False
-    )
+    engine = fractal_engine(fractal_connection(local_cluster.scheduler_address), store=store)
+    explorer = FractalExplorer(config=first.copy(), engine=engine, autostart=False)
     try:
         await explorer.render()
         await eventually(lambda: rendered(explorer), "the first frame")
         explorer.config.c_real = second.c_real
         await eventually(lambda: rendered(explorer), "the second frame")
-        await JobRegistry.for_client(await connection.client()).flush()
+        # The registry the explorer's jobs went through (its engine's): its writes done.
+        await (await engine.registry()).flush()
     finally:
         explorer.close()
-        await connection.close()
+        await engine.close()
 
-    connection = ClusterConnection(address=local_cluster.scheduler_address)
-    explorer = FractalExplorer(
-        config=first.copy(), connection=connection, store=store, autostart=False
-    )
+    engine = fractal_engine(fractal_connection(local_cluster.scheduler_address), store=store)
+    explorer = FractalExplorer(config=first.copy(), engine=engine, autostart=False)
     # Nothing read from disk while the session is built (on the event loop): the stored
     # history comes once the page has loaded (start() calls load_history).
     assert explorer.history.records == []
     try:
-        client = await connection.client()
+        client = await engine.client()
         await client.register_plugin(ExecutionCounter())
         await explorer.render()
         await eventually(lambda: rendered(explorer), "the first frame again")
@@ -562,4 +547,4 @@ async def test_after_a_restart_frames_come_from_the_store_and_the_history_restor
         assert await frames_run(client) == Counter()
     finally:
         explorer.close()
-        await connection.close()
+        await engine.close()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from components import FractalExplorer
-from compute import ClusterConnection, FractalConfig, FrameStore
-from compute.diagnostics import ExecutionCounter, executed_tasks
-from compute.video import probe
+from compute.engine.diagnostics import ExecutionCounter, executed_tasks
+from compute.fractal import FractalConfig, FrameStore, fractal_connection, fractal_engine
+from compute.fractal.video import probe
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
@@ -75,10 +75,10 @@ async def test_a_refused_movie_says_why_and_asks_nothing(explorers):
 async def test_after_a_restart_the_history_lists_a_movie_and_it_plays(
     local_cluster, tmp_path, eventually
 ):
-    """Two explorers on two connections, one after the other: a server and its restart."""
+    """Two explorers on two engines, one after the other: a server and its restart."""
     store = FrameStore(tmp_path / "store")
-    connection = ClusterConnection(address=local_cluster.scheduler_address)
-    explorer = FractalExplorer(config=VIEW.copy(), connection=connection, store=store)
+    engine = fractal_engine(fractal_connection(local_cluster.scheduler_address), store=store)
+    explorer = FractalExplorer(config=VIEW.copy(), engine=engine)
     try:
         await explorer._watch_movies()
         explorer.movies.param.update(frames=8, edge=128)
@@ -88,12 +88,12 @@ async def test_after_a_restart_the_history_lists_a_movie_and_it_plays(
         await (await explorer.session.registry()).flush()
     finally:
         explorer.close()
-        await connection.close()
+        await engine.close()
 
-    connection = ClusterConnection(address=local_cluster.scheduler_address)
-    explorer = FractalExplorer(config=VIEW.copy(), connection=connection, store=store)
+    engine = fractal_engine(fractal_connection(local_cluster.scheduler_address), store=store)
+    explorer = FractalExplorer(config=VIEW.copy(), engine=engine)
     try:
-        client = await connection.client()
+        client = await engine.client()
         await client.register_plugin(ExecutionCounter())
         (record,) = [r for r in explorer.history.records if r.kind == "movie"]
         assert (record.key, record.state, record.parts_done) == (job.key, "done", 8)
@@ -108,4 +108,4 @@ async def test_after_a_restart_the_history_lists_a_movie_and_it_plays(
         assert await executed_tasks(client, "fractal-movieframe") == []
     finally:
         explorer.close()
-        await connection.close()
+        await engine.close()

@@ -9,16 +9,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support import SlippedThrough, heavy
 
 from components import JobStatus
-from compute import FractalConfig, JobManager
+from compute.engine import JobManager
+from compute.fractal.testing import SlippedThrough, heavy, light
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
-
-
-def light(n: int, size: int = 256) -> FractalConfig:
-    return FractalConfig(c_real=-0.7 + n * 1e-3, max_iter=100, width=size, height=size)
 
 
 async def drawn(status: JobStatus) -> dict:
@@ -36,8 +32,8 @@ async def test_without_a_job_it_is_idle():
     assert (shown["done"], shown["total"]) == (0, 1)
 
 
-async def test_follows_a_job_from_queued_through_running_to_cancelled(client, eventually):
-    manager = JobManager(client)
+async def test_follows_a_job_from_queued_through_running_to_cancelled(registry, eventually):
+    manager = JobManager(registry)
     job = manager.submit(heavy(1, c_imag=0.12))
     status = JobStatus(job=job)
     shown = await drawn(status)
@@ -59,8 +55,8 @@ async def test_follows_a_job_from_queued_through_running_to_cancelled(client, ev
     )
 
 
-async def test_progress_is_drawn_at_most_every_interval(client, eventually):
-    manager = JobManager(client)
+async def test_progress_is_drawn_at_most_every_interval(registry, eventually):
+    manager = JobManager(registry)
     job = manager.submit(heavy(3, c_imag=0.12))
     status = JobStatus(job=job, interval=5)
     await eventually(lambda: job.state == "running", "a tile to start")
@@ -75,9 +71,9 @@ async def test_progress_is_drawn_at_most_every_interval(client, eventually):
     assert (shown["state"], shown["done"]) == ("cancelled", job.parts_done)
 
 
-async def test_a_done_job_then_a_cached_one(client):
+async def test_a_done_job_then_a_cached_one(registry):
     config = light(1)
-    job = JobManager(client).submit(config)
+    job = JobManager(registry).submit(config)
     status = JobStatus(job=job)
     await job.result()
     shown = await drawn(status)
@@ -86,14 +82,14 @@ async def test_a_done_job_then_a_cached_one(client):
     assert shown["text"] == job.describe()
     assert job.describe().startswith("done in ")
 
-    status.job = JobManager(client).submit(config)
+    status.job = JobManager(registry).submit(config)
     shown = await drawn(status)
     assert (shown["state"], shown["label"]) == ("cached", "from cache")
     assert shown["text"] == "from cache: no task ran"
 
 
-async def test_a_failed_job(client):
-    job = JobManager(client).submit(SlippedThrough(max_iter=130, width=256, height=256))
+async def test_a_failed_job(registry):
+    job = JobManager(registry).submit(SlippedThrough(max_iter=130, width=256, height=256))
     status = JobStatus(job=job)
     await job.wait()
     shown = await drawn(status)
@@ -102,8 +98,8 @@ async def test_a_failed_job(client):
     assert job.describe().startswith("failed: ValueError: max_iter must be at least 1")
 
 
-async def test_the_sessions_phase_overrides_the_job(client):
-    job = JobManager(client).submit(light(2, size=1024))
+async def test_the_sessions_phase_overrides_the_job(registry):
+    job = JobManager(registry).submit(light(2, size=1024))
     status = JobStatus(job=job, phase="cancelled")
     shown = await drawn(status)
     assert (shown["state"], shown["text"], shown["cancellable"]) == (
@@ -120,8 +116,8 @@ async def test_the_sessions_phase_overrides_the_job(client):
     assert shown["text"].startswith("previews follow your change")
 
 
-async def test_the_cancel_button_fires_the_cancel_event(client):
-    manager = JobManager(client)
+async def test_the_cancel_button_fires_the_cancel_event(registry):
+    manager = JobManager(registry)
     status = JobStatus(job=manager.submit(heavy(2, c_imag=0.12)))
     await drawn(status)
     pressed = []
@@ -134,9 +130,9 @@ async def test_the_cancel_button_fires_the_cancel_event(client):
     assert pressed == ["cancel"]
 
 
-async def test_progress_follows_jobs_of_different_sizes(client):
-    small = JobManager(client).submit(light(3))
-    big = JobManager(client).submit(light(3, size=1024))
+async def test_progress_follows_jobs_of_different_sizes(registry):
+    small = JobManager(registry).submit(light(3))
+    big = JobManager(registry).submit(light(3, size=1024))
     await small.result()
     await big.result()
     status = JobStatus(job=small)

@@ -13,9 +13,9 @@ from bokeh.plotting import figure as Figure
 
 from components import FractalView
 from components.view import LAYERS, lut, slot, tile_bounds
-from compute import FractalConfig, split
-from compute.colour import INSIDE, lookup_table
-from compute.tiles import MAX_TILES_PER_AXIS
+from compute.fractal import FractalConfig, split
+from compute.fractal.colour import INSIDE, lookup_table
+from compute.fractal.tiles import MAX_TILES_PER_AXIS
 
 CONFIG = FractalConfig(
     width=512, height=256, max_iter=50, x_range=(-2.0, 2.0), y_range=(-1.0, 1.0)

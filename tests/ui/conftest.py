@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from counting import Counter
 from distributed import Client
-from pages import panel_cdn_from_package
-from support import ROOT, AppServer, ExternalCluster
+
+from components.testing import ROOT, AppServer, panel_cdn_from_package
+from compute.engine.testing import ExternalCluster
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "ui"

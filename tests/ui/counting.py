@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import re
 
-from compute import FractalConfig
-from compute.diagnostics import ExecutionCounter, executed_tasks, start_order
+from compute.engine.diagnostics import ExecutionCounter, executed_tasks, start_order
+from compute.engine.testing import scheduler_tasks
+from compute.fractal import FractalConfig
+from compute.fractal.frame import TILE_TASK
 
 #: A tile's key: ("fractal-tile-<frame key>", "<rows>x<cols>", row, col).
 TILE_KEY = re.compile(r"fractal-tile-([a-z]+-[0-9a-f]{24})', '(\d+)x(\d+)'")
@@ -39,7 +41,8 @@ class Counter:
         self.client.register_plugin(ExecutionCounter())
 
     def keys(self) -> list[str]:
-        return [key for key, _ in self.client.sync(executed_tasks, self.client)]
+        """Keys of executed tile tasks (every frame's)."""
+        return self.executed(TILE_TASK)
 
     def executed(self, prefix: str) -> list[str]:
         """Keys of executed tasks whose name starts with ``prefix``."""
@@ -58,11 +61,7 @@ class Counter:
 
     def held(self, config: FractalConfig) -> int:
         """Tasks of ``config``'s frame the scheduler still holds, in any state."""
-
-        def count(dask_scheduler, key):
-            return sum(key in str(k) for k in dask_scheduler.tasks)
-
-        return self.client.run_on_scheduler(count, key=config.key)
+        return len(self.client.sync(scheduler_tasks, self.client, config.key))
 
     def started(self) -> list[str]:
         """Tile keys in the order the (one) worker started them."""

@@ -10,44 +10,15 @@ from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 import numpy as np
 from PIL import Image
 
-from compute import FractalConfig
+# The offline browser's set-up, the dashboard card and the one poller, shared with the
+# benchmarks and every layer's tests, live in the packages; these tests import them from
+# here too.
+from components.testing import open_dashboard, panel_cdn_from_package  # noqa: F401 (re-exported)
+from compute.engine.testing import wait_until  # noqa: F401 (re-exported)
+from compute.fractal import FractalConfig
 
 
 # -- the browser ---------------------------------------------------------------------------------
-def panel_cdn_from_package(context) -> None:
-    """Answer requests for Panel's CDN from the installed package's own ``dist`` files.
-
-    Panel 1.9 still links some stylesheets (templates, Tabulator, loading spinner) to
-    cdn.holoviz.org even when serving everything else itself (holoviz/panel#7073). The
-    test machine is offline: without this the page would be styled as no user with a
-    network sees it (the history table unreadable in screenshots). Google Fonts are
-    refused at once rather than left to time out.
-    """
-    from panel.io.resources import CDN_DIST, DIST_DIR
-
-    prefix = urlsplit(CDN_DIST).path
-
-    def fulfil(route) -> None:
-        path = DIST_DIR / urlsplit(route.request.url).path.removeprefix(prefix)
-        if path.is_file():
-            route.fulfill(path=path)
-        else:
-            route.abort()
-
-    context.route(f"{CDN_DIST}**", fulfil)
-    context.route("https://fonts.googleapis.com/**", lambda route: route.abort())
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0):
-    """Poll ``predicate()`` until it is true (a hang guard, not a timing test)."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
-    return value
-
-
 class Wire:
     """What the app's websocket brought to the page: binary frames carry image data.
 
@@ -243,12 +214,6 @@ def slider_handle(page, label: str):
     return page.locator(".bk-panel-models-layout-Column", has_text=label).last.locator(
         ".noUi-handle"
     )
-
-
-def open_dashboard(page) -> None:
-    """Open the (closed) card that embeds the scheduler's dashboard pages."""
-    page.locator(".dask-dashboard .card-header").first.click()
-    page.locator("iframe").first.wait_for()
 
 
 def set_max_iter(page, value: int) -> None:

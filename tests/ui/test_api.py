@@ -7,19 +7,18 @@ from __future__ import annotations
 import http.cookiejar
 import io
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import numpy as np
 import pytest
-from pages import PASSWORD
+from pages import PASSWORD, wait_until
 from PIL import Image
-from support import AppServer
 
-from compute import FractalConfig, render
-from compute.video import probe
+from components.testing import AppServer
+from compute.fractal import FractalConfig, render
+from compute.fractal.video import probe
 
 pytestmark = [pytest.mark.cluster]
 
@@ -32,15 +31,15 @@ def js(app, method, path, body=None, raw=None):
     return status, json.loads(data)
 
 
-def finished(app, job_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+def finished(app, job_id: str, limit: float = 120.0) -> dict:
+    """The job ``job_id`` as the API describes it once it has ended."""
+
+    def ended() -> dict | None:
         status, job = js(app, "GET", f"/api/jobs/{job_id}")
         assert status == 200
-        if job["state"] in ("done", "cached", "failed", "cancelled"):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} never finished: {job}"
-        time.sleep(0.1)
+        return job if job["state"] in ("done", "cached", "failed", "cancelled") else None
+
+    return wait_until(ended, f"job {job_id} to finish", limit=limit)
 
 
 def test_a_frame_job_is_computed_once_and_its_result_decodes(api_app, counter):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compute import FractalConfig
-from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
+from compute.engine.testing import wait_until
+from compute.fractal import COMPUTE_PARAMS, DISPLAY_PARAMS, FractalConfig
 
 pytestmark = [pytest.mark.cluster]
 
@@ -244,15 +243,16 @@ def test_a_body_over_the_limit_gets_413_and_good_requests_still_work(api_app):
     assert status == 202, body
     job_id = json.loads(body)["id"]
     assert job_id == FractalConfig(**LIGHT).key
-    deadline = time.monotonic() + 120  # a hang guard, not a timing check
-    while True:
+
+    def ended() -> dict | None:
         status, _, body = call(api_app, "GET", f"/api/jobs/{job_id}")
         assert status == 200, body
-        if json.loads(body)["state"] in ("done", "cached", "failed", "cancelled"):
-            break
-        assert time.monotonic() < deadline, body
-        time.sleep(0.1)
-    assert json.loads(body)["state"] in ("done", "cached")
+        job = json.loads(body)
+        return job if job["state"] in ("done", "cached", "failed", "cancelled") else None
+
+    # A hang guard, not a timing check.
+    job = wait_until(ended, f"job {job_id} to finish", limit=120)
+    assert job["state"] in ("done", "cached")
     status, kind, png = call(api_app, "GET", f"/api/jobs/{job_id}/result")
     assert png.startswith(b"\x89PNG")
     assert (status, kind) == (200, "image/png")

@@ -20,10 +20,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pages import deep_text, url_config, wait_state, wait_text, wait_url
-from support import ROOT
 
-from compute import FractalConfig
-from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS
+from components.testing import ROOT
+from compute.fractal import COMPUTE_PARAMS, DISPLAY_PARAMS, FractalConfig
 
 pytestmark = [pytest.mark.cluster]
 

@@ -23,7 +23,10 @@ from pages import (
     wait_until,
     wait_url,
 )
-from support import AppServer, ExternalCluster, heavy
+
+from components.testing import AppServer
+from compute.engine.testing import ExternalCluster
+from compute.fractal.testing import heavy
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -46,9 +49,9 @@ def banner_shown(page) -> bool:
 def _warmed_fn():
     # Made here, not at module level: pickled by value, a `dask worker` needs no tests/.
     def warmed(dask_worker):
-        import compute.kernels
+        import compute.fractal.kernels as kernels
 
-        compiled = any(getattr(f, "signatures", None) for f in vars(compute.kernels).values())
+        compiled = any(getattr(f, "signatures", None) for f in vars(kernels).values())
         return "fractal-kernel-warmup" in dask_worker.plugins and compiled
 
     return warmed
@@ -87,7 +90,7 @@ def test_a_lost_scheduler_shows_a_banner_and_the_app_recovers(fragile, page):
 
     cluster.start_scheduler()
     cluster.restart_worker()
-    wait_until(lambda: not banner_shown(page), "the banner to go", timeout=90)
+    wait_until(lambda: not banner_shown(page), "the banner to go", limit=90)
     # The pending change renders by itself once the cluster is back.
     wait_text(page, ".job-history", "70 it, 256x256")
     assert wait_state(page, "done") == "done"

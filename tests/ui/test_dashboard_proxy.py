@@ -9,7 +9,8 @@ import re
 
 import pytest
 from pages import open_dashboard, wait_state, wait_until
-from support import AppServer
+
+from components.testing import AppServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

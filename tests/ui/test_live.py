@@ -21,9 +21,9 @@ from pages import (
     wait_until,
     wait_url,
 )
-from support import heavy
 
-from compute import FractalConfig
+from compute.fractal import FractalConfig
+from compute.fractal.testing import heavy
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

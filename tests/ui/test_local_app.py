@@ -23,7 +23,7 @@ from pages import (
 )
 from PIL import Image
 
-from compute import FractalConfig
+from compute.fractal import FractalConfig
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

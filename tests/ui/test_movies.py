@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from pages import deep_text, link, view_of, wait_state, wait_text, wait_until
 
-from compute import FractalConfig
-from compute.video import probe
+from compute.fractal import FractalConfig
+from compute.fractal.video import probe
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

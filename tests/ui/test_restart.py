@@ -23,10 +23,11 @@ from pages import (
     wait_until,
     wait_url,
 )
-from support import AppServer
 
-from compute import FractalConfig
-from compute.diagnostics import ExecutionCounter, executed_tasks
+from components.testing import AppServer
+from compute.engine.diagnostics import ExecutionCounter, executed_tasks
+from compute.fractal import FractalConfig
+from compute.fractal.frame import TILE_TASK
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -72,7 +73,7 @@ def test_a_restarted_server_serves_earlier_frames_and_history_from_the_store(
             )
             assert wait_state(page, "cached") == "cached"
             assert "from cache" in deep_text(page, ".job-state")
-            assert client.sync(executed_tasks, client) == []
+            assert client.sync(executed_tasks, client, TILE_TASK) == []
 
 
 def test_two_servers_at_once_share_one_store(tabs, dask_cli_cluster, tmp_path):
@@ -105,4 +106,4 @@ def test_two_servers_at_once_share_one_store(tabs, dask_cli_cluster, tmp_path):
             lambda: deep_text(other, ".job-history").count(frame.summary()) == 2,
             "both servers' jobs in server two's history",
         )
-        assert client.sync(executed_tasks, client) == []
+        assert client.sync(executed_tasks, client, TILE_TASK) == []

@@ -29,12 +29,12 @@ import numpy as np
 import panel as pn
 import pytest
 from pages import link, view_of, wait_state, wait_until
-from support import ROOT, free_port, request
 
 from components import FractalExplorer
-from components.explorer import shared_connection
-from compute import FractalConfig, render
-from compute.jobs import FrameJob
+from components.testing import ROOT, request
+from components.wiring import forget_engine
+from compute.engine.testing import free_port
+from compute.fractal import FractalConfig, FrameJob, render
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -55,7 +55,8 @@ def served(dask_cli_cluster, monkeypatch):
     monkeypatch.setenv("FRACTAL_CACHE_MAX_BYTES", "0")
     monkeypatch.setenv("FRACTAL_STORE", "off")
     monkeypatch.setattr(pn.config, "notifications", pn.config.notifications)  # app.py sets it
-    # The process's connection, store and API jobs are in Panel's cache: this test's own.
+    # The process's engine (its connection, store and registry) and API jobs are in
+    # Panel's cache: this test's own.
     monkeypatch.setattr(pn.state, "cache", {})
     port = free_port()
     server = pn.serve(
@@ -73,11 +74,17 @@ def served(dask_cli_cluster, monkeypatch):
         wait_until(lambda: _answers(f"http://localhost:{port}/"), "the server")
         yield types.SimpleNamespace(url=f"http://localhost:{port}/app", port=port)
     finally:
-        # The app's client, closed on its own loop.
-        connection = shared_connection()
-        asyncio.run_coroutine_threadsafe(connection.close(), server.asyncio_loop).result(60)
-        server.stop()
-        server.join(timeout=60)
+        try:
+            # The app's engine, taken out of Panel's cache and closed (its client with it)
+            # on its own loop.
+            engine = forget_engine()
+            assert engine is not None, "the app made no engine"
+            asyncio.run_coroutine_threadsafe(engine.close(), server.asyncio_loop).result(60)
+        finally:
+            # Stopped whatever happened above: a server left running holds the test
+            # process at its exit.
+            server.stop()
+            server.join(timeout=60)
         assert not server.is_alive()
 
 

@@ -14,10 +14,12 @@ import subprocess
 
 import pytest
 from pages import colourful, deep_text, link, view_of, wait_image, wait_state, wait_text, wait_url
-from support import AppServer
 
-from compute import FractalConfig
-from compute.store import NOT_SAVING, FrameStore
+from components.testing import AppServer
+from compute.fractal import FractalConfig, FrameStore
+
+#: What the fractal's store says once it stops saving.
+NOT_SAVING = FrameStore.NOT_SAVING
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

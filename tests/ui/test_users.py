@@ -20,9 +20,10 @@ from pages import (
     wait_text,
     wait_until,
 )
-from support import AppServer, heavy
 
-from compute import FractalConfig
+from components.testing import AppServer
+from compute.fractal import FractalConfig
+from compute.fractal.testing import heavy
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

@@ -1,0 +1,207 @@
+"""Kinds of work: what a registry can run as a job, and the table of kinds an engine knows.
+
+A kind of work is a subclass of :class:`Work`, defined in one module and registered with
+an engine (:class:`Kinds`, ``Engine(kinds=[...])``). It says everything the engine needs
+and nothing the engine must know about its domain:
+
+* its **name** (:attr:`Work.kind`) and its deterministic **key**;
+* how it is **described** as JSON values and made again from them
+  (:meth:`Work.to_dict`, :meth:`Work.from_dict`): what history records keep, and what
+  restores a request from one;
+* what it **costs**, in units the engine treats as opaque (the caps of
+  :mod:`compute.engine.limits` count them);
+* its **job** (how its parts are counted and named) and its **driver** (how its tasks
+  are submitted and its parts collected);
+* its result's **codec** (how a result is kept in a store), or None.
+
+The engine ships two kinds, a function call and a graph of ``dask.delayed`` objects
+(:mod:`compute.engine.calls`); a domain adds its own without editing the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .codecs import Codec
+    from .driver import Driver
+    from .job import Job
+    from .records import JobRecord
+    from .registry import JobRegistry
+
+#: Characters allowed in a job key (it names files in a store).
+KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+#: What a kind's name may be.
+_KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def checked_key(key: str) -> str:
+    """``key`` if it can name a job (and a file in a store); else ``ValueError``."""
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise ValueError(
+            f"A job key is 1-128 letters, digits, '_' or '-' starting with a letter or "
+            f"digit, not {key!r}."
+        )
+    return key
+
+
+class Work:
+    """Something a registry can run as a job. Subclass it to add a kind of work.
+
+    Attributes
+    ----------
+    kind : str
+        The kind's name, unique among those registered with an engine.
+    key : str
+        Deterministic: equal requests have equal keys, in every process.
+    cost : float
+        What starting it costs its payer, in the engine's opaque cost unit (see
+        :class:`~compute.engine.limits.CostUnit`); 0 for work of unknown cost.
+    background : bool
+        Whether, detached, it counts among its payer's background jobs (long work), as
+        well as among its jobs in flight.
+    """
+
+    kind: ClassVar[str] = ""
+    background: ClassVar[bool] = True
+    key: str
+    cost: float = 0.0
+
+    # -- what a subclass defines -------------------------------------------------------------
+    def job(self) -> Job:  # pragma: no cover (interface)
+        """A fresh job for this work (queued)."""
+        raise NotImplementedError
+
+    def driver(self, job: Job, registry: JobRegistry) -> Driver:  # pragma: no cover
+        """The driver that runs ``job`` on ``registry``'s client."""
+        raise NotImplementedError
+
+    @property
+    def codec(self) -> Codec | None:
+        """How its result is kept in a store; None: it is not kept."""
+        return None
+
+    def to_dict(self) -> dict | None:
+        """JSON values that :meth:`from_dict` makes this work from again; None if it
+        cannot be asked for from a description (a call: its function is code)."""
+        return None
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Work:
+        """The work ``values`` describes (see :meth:`to_dict`).
+
+        Raises
+        ------
+        ValueError
+            If the values do not describe valid work of this kind.
+        """
+        raise ValueError(f"A {cls.kind} job cannot be restored from a description.")
+
+    @classmethod
+    def accepts(cls, obj) -> bool:
+        """Whether ``submit(obj, ...)`` means work of this kind (see :meth:`of`)."""
+        return False
+
+    @classmethod
+    def of(cls, obj, args: tuple, kwargs: dict, key: str | None) -> Work:
+        """The work ``submit(obj, *args, key=key, **kwargs)`` asks for (``obj`` accepted)."""
+        if args or kwargs or key is not None:
+            raise TypeError(f"{type(obj).__name__} takes no further arguments here")
+        return obj
+
+
+class Kinds:
+    """The kinds of work an engine knows, by name.
+
+    Registration is explicit (:meth:`register`): a kind is one class, and adding one
+    needs no edit anywhere else. When ``submit`` is given an object that is not
+    :class:`Work` itself, the kinds registered last are asked first whether they accept
+    it (:meth:`Work.accepts`), so that a domain's kinds come before the engine's
+    catch-all function call.
+
+    Parameters
+    ----------
+    kinds : iterable of Work subclasses
+        Registered in order.
+    """
+
+    def __init__(self, kinds: Iterable[type[Work]] = ()):
+        self._kinds: dict[str, type[Work]] = {}
+        for kind in kinds:
+            self.register(kind)
+
+    def register(self, kind: type[Work]) -> type[Work]:
+        """Add ``kind`` (a :class:`Work` subclass); returns it, so it can decorate a class.
+
+        Raises
+        ------
+        ValueError
+            If its name is not a lowercase identifier, or another class has it.
+        """
+        if not (isinstance(kind, type) and issubclass(kind, Work)):
+            raise TypeError(f"A kind of work is a subclass of Work, not {kind!r}.")
+        name = kind.kind
+        if not isinstance(name, str) or not _KIND.fullmatch(name):
+            raise ValueError(f"{kind.__name__}.kind must be a lowercase name, not {name!r}.")
+        known = self._kinds.get(name)
+        if known is not None and known is not kind:
+            raise ValueError(f"Another kind is named {name!r}: {known.__qualname__}.")
+        self._kinds[name] = kind
+        return kind
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._kinds
+
+    def __getitem__(self, name: str) -> type[Work]:
+        return self._kinds[name]
+
+    def __iter__(self):
+        return iter(self._kinds.values())
+
+    @property
+    def names(self) -> list[str]:
+        """The registered kinds' names, in registration order."""
+        return list(self._kinds)
+
+    def work(self, obj, args: tuple = (), kwargs: dict | None = None, key: str | None = None):
+        """``obj`` (with a call's arguments) as :class:`Work` of a registered kind.
+
+        Raises
+        ------
+        TypeError
+            If no registered kind accepts ``obj``, or it takes no such arguments.
+        """
+        kwargs = kwargs or {}
+        if isinstance(obj, Work):
+            known = self._kinds.get(obj.kind)
+            if known is None or not isinstance(obj, known):
+                raise TypeError(
+                    f"{type(obj).__name__} is work of a kind not registered here "
+                    f"({obj.kind!r}): register it with the engine (Engine(kinds=[...]))."
+                )
+            return Work.of(obj, args, kwargs, key)
+        for kind in reversed(self._kinds.values()):
+            if kind.accepts(obj):
+                return kind.of(obj, args, kwargs, key)
+        raise TypeError(
+            f"No kind of work takes a {type(obj).__name__} (the kinds known: "
+            f"{', '.join(self.names) or 'none'})."
+        )
+
+    def restore(self, record: JobRecord) -> Any:
+        """The work a history record describes, to ask for again.
+
+        Raises
+        ------
+        ValueError
+            If the record's kind is not registered here, or it has nothing to restore, or
+            its values are no longer valid (bounds changed since it was written).
+        """
+        kind = self._kinds.get(record.kind)
+        if kind is None:
+            raise ValueError(f"A {record.kind} job is of a kind this server does not know.")
+        if record.config is None:
+            raise ValueError(f"A {record.kind} job has no request to restore.")
+        return kind.from_dict(record.config)

@@ -1,0 +1,273 @@
+"""The frame: one view of a fractal as a kind of work, its parts the view's tiles.
+
+A frame's tiles are Dask tasks named after the frame alone (its key, its grid, the
+tile's place), so the same request from anywhere (another session, another server
+process on the same scheduler) names the same tasks and Dask computes them once. Its
+tiles take turns with other consumers' by their estimated cost
+(:mod:`compute.engine.fairness`), a preview's ahead of all; a cheap preview may instead
+be computed in this process, in a thread, where a Dask round trip costs more than the
+frame (``local=True``; never stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+import param
+
+from ..engine.codecs import ArrayCodec, Codec
+from ..engine.driver import Driver
+from ..engine.job import Job
+from ..engine.store import MISSING
+from ..engine.work import Work
+from .config import FractalConfig
+from .tiles import Tile, compute_tile, plan, render, seconds, split, tile_tasks
+
+#: The name of a frame's tile tasks: ``("fractal-tile-<frame key>", "<rows>x<cols>", row, col)``.
+TILE_TASK = "fractal-tile"
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """A finished tile: where it goes in the frame, and its escape values."""
+
+    tile: Tile
+    values: np.ndarray
+
+
+class FrameJob(Job):
+    """One frame of one config: its parts are tiles (:class:`TileResult`)."""
+
+    config = param.ClassSelector(
+        class_=FractalConfig, constant=True, doc="A copy of the requested config."
+    )
+
+    noun = ("tile", "tiles")
+
+    def __init__(self, config: FractalConfig, *, grid: tuple[int, int] | None = None, **params):
+        tiles = split(config.width, config.height, grid)
+        super().__init__(
+            config.key,
+            kind=FrameWork.kind,
+            summary=config.summary(),
+            config=config.copy(),
+            parts_total=len(tiles),
+            request=config.to_dict(),
+            **params,
+        )
+        self.tiles = tiles
+        self._value = np.empty((config.height, config.width))
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the frame's tiles."""
+        return max(t.row for t in self.tiles) + 1, max(t.col for t in self.tiles) + 1
+
+    @property
+    def frame(self) -> np.ndarray:
+        """The frame as assembled so far (tiles not yet received hold garbage)."""
+        return self._value
+
+    @property
+    def finished_tiles(self) -> list[TileResult]:
+        """The tiles received so far, in the order they arrived."""
+        return self.parts
+
+    async def result(self) -> np.ndarray:
+        """The finished frame, read-only: shape ``(height, width)``, NaN inside the set.
+
+        Raises
+        ------
+        JobFailed
+            With the worker's error message.
+        JobCancelled
+            If the job was cancelled before it finished.
+        """
+        return await super().result()
+
+    # -- written by its driver ---------------------------------------------------------------
+    def split(self, value: np.ndarray) -> list[TileResult]:
+        # A finished frame from a cache: every tile at once, in the order tasks would run.
+        return [TileResult(t, value[t.slices]) for t in self.tiles]
+
+    def place(self, tile: Tile, values: np.ndarray) -> None:
+        """Tile ``tile`` arrived with ``values``."""
+        self._value[tile.slices] = values
+        self.part_done(TileResult(tile, self._value[tile.slices]), (tile.row, tile.col))
+
+    def finish(self, state: str, error: str | None = None, **kwargs) -> None:
+        if state == "done" and not self.done:
+            value = kwargs.get("value", self._value)
+            value.setflags(write=False)
+        super().finish(state, error, **kwargs)
+
+
+@dataclass
+class FrameWork(Work):
+    """A frame of ``config``.
+
+    Parameters
+    ----------
+    config : FractalConfig
+        The view; validated.
+    iterations : float, optional
+        Its expected cost in iterations (from a preview, see
+        :func:`~compute.fractal.tiles.expected_iterations`): it chooses the tiling and the
+        tiles' place in the queue; without it, every pixel is assumed to run ``max_iter``.
+    preview : bool
+        Ahead of every frame in the queue.
+    local : bool
+        Computed in this process, in a thread, instead of on the cluster (for cheap
+        previews, where a Dask round trip costs more than the frame; not persisted).
+    """
+
+    kind = "frame"
+    #: A frame is bounded by its pixel budget: it is no background job, even detached.
+    background = False
+
+    config: FractalConfig
+    iterations: float | None = None
+    preview: bool = False
+    local: bool = False
+    key: str = field(init=False)
+    cost: float = field(init=False)
+
+    def __post_init__(self):
+        self.config.validate()
+        self.key = self.config.key
+        # A preview computed in this process costs the cluster nothing; a frame costs its
+        # estimate, or every pixel to max_iter without one.
+        if self.local:
+            self.cost = 0.0
+        elif self.iterations is not None:
+            self.cost = float(self.iterations)
+        else:
+            self.cost = float(self.config.pixel_iterations)
+
+    @classmethod
+    def accepts(cls, obj) -> bool:
+        return isinstance(obj, FractalConfig)
+
+    @classmethod
+    def of(cls, obj, args: tuple, kwargs: dict, key: str | None) -> FrameWork:
+        unknown = set(kwargs) - {"iterations", "preview", "local"}
+        if args or key is not None or unknown:
+            raise TypeError(f"a frame takes only iterations, preview and local: {unknown}")
+        return cls(obj, **kwargs)
+
+    def to_dict(self) -> dict:
+        return self.config.to_dict()
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FrameWork:
+        return cls(FractalConfig.from_dict(values))
+
+    @property
+    def codec(self) -> Codec | None:
+        # A preview computed here is never stored.
+        return None if self.local else ArrayCodec((self.config.height, self.config.width))
+
+    def job(self) -> FrameJob:
+        return FrameJob(
+            self.config, grid=None if self.local else plan(self.config, self.iterations)
+        )
+
+    def driver(self, job: FrameJob, registry, holder=None) -> Driver:
+        if self.local:
+            return _LocalFrameDriver(job, self, registry)
+        return _FrameDriver(job, self, registry, holder)
+
+
+class _FrameDriver(Driver):
+    """A frame's tiles on the cluster: one graph, in fair order, each tile a part."""
+
+    job: FrameJob
+    work: FrameWork
+
+    def __init__(self, job: FrameJob, work: FrameWork, registry, holder):
+        super().__init__(job, work, registry)
+        config = job.config
+        rows, cols = job.grid
+        self._tasks = tile_tasks(config, job_key=job.key, grid=job.grid)
+        # Nothing of this process in the key (no attempt counter): every process names a
+        # frame's tiles alike, so Dask shares them. The grid is in it because tile
+        # (row, col) means another rectangle on another grid.
+        self._keys = [
+            (f"{TILE_TASK}-{job.key}", f"{rows}x{cols}", t.tile.row, t.tile.col)
+            for t in self._tasks
+        ]
+        pixels = config.width * config.height
+        # Unknown: assume the worst, every pixel to max_iter.
+        iterations = work.iterations if work.iterations is not None else pixels * config.max_iter
+        costs = [seconds(iterations * t.tile.size / pixels, t.tile.size) for t in self._tasks]
+        self._spans = registry.queue.plan(costs, holder, lead=work.preview)
+        self._booking = registry.queue.book(dict(zip(self._keys, self._spans, strict=True)))
+
+    @property
+    def spans(self) -> list[tuple[float, float]]:
+        """Start and finish tags of its tiles in the fair queue, in submission order."""
+        return list(self._spans)
+
+    def joined(self, holder) -> None:
+        # Whoever wants the frame pays (in turns) for its tiles' starts.
+        self._booking.payers.add(holder)
+
+    def started(self, key) -> None:
+        # A tile of an earlier job for this frame on another grid is not one of this job's.
+        part = self._parts.get(key)
+        if part is not None:
+            self.job.part_started(part)
+
+    async def compute(self) -> np.ndarray:
+        tiles = []
+        for task, key, (tag, _) in zip(self._tasks, self._keys, self._spans, strict=True):
+            # Dask runs higher priorities first: lower start tags first.
+            with dask.annotate(priority=-tag, retries=0):
+                tiles.append(dask.delayed(compute_tile)(task, dask_key_name=key))
+        # One graph for all tiles, not a submit each: the scheduler then sees the whole
+        # group at once and queues all of it by priority (root-ish tasks), where tiles
+        # submitted one by one had their first two sent straight to a worker, ahead of
+        # tiles of other jobs with lower tags waiting in the scheduler's queue.
+        futures = self.registry.client.compute(tiles, optimize_graph=False)
+        # A tile is the part at its place, (row, col): what reports and streams name.
+        places = [(t.tile.row, t.tile.col) for t in self._tasks]
+        self._tiles = {place: t.tile for place, t in zip(places, self._tasks, strict=True)}
+        self.track(
+            dict(zip(places, futures, strict=True)), dict(zip(places, self._keys, strict=True))
+        )
+        await self.gather_all(self._collect, places)
+        return self.job.frame
+
+    async def _collect(self, place: tuple[int, int]) -> None:
+        values = await self.collect(place)
+        if values is not MISSING:
+            self.job.place(self._tiles[place], values)
+
+    def _release(self) -> None:
+        super()._release()
+        self._booking.close()
+
+
+class _LocalFrameDriver(Driver):
+    """In this process, in a thread (the kernel releases the GIL): the event loop never
+    computes. A thread cannot be stopped either: a cancelled local job's result is
+    dropped when it arrives."""
+
+    job: FrameJob
+
+    async def compute(self) -> Any:
+        loop = asyncio.get_running_loop()
+        job = self.job
+
+        def compute() -> np.ndarray:
+            loop.call_soon_threadsafe(job.part_started, (0, 0))
+            return render(job.config, threads=1)
+
+        frame = await self.registry.results.run_locally(compute)
+        if not job.done:
+            job.fill(frame)
+        return frame
