@@ -63,16 +63,21 @@ async def client(local_cluster):
 
 
 @pytest.fixture
-def registries(client):
-    """Make job registries for the fractal's kinds on :func:`client`: ``registries(store=...)``.
+def make_registry():
+    """How :func:`registries` makes a registry: for the fractal's kinds, as an engine makes
+    one for its client, without an engine's connection (the client is the test's own).
+    ``tests/engine`` makes them with the engine's own kinds instead."""
+    return fractal_registry
 
-    What an engine makes for its client, without an engine's connection (the client is
-    the test's own). Each registry is closed at the end.
-    """
+
+@pytest.fixture
+def registries(client, make_registry):
+    """Make job registries on :func:`client` (or another client, ``on=``):
+    ``registries(store=...)``; each is closed at the end."""
     made: list[JobRegistry] = []
 
-    def make(store=None, cache=None, limits=None, on=None) -> JobRegistry:
-        registry = fractal_registry(on or client, store=store, cache=cache, limits=limits)
+    def make(store=None, *, on=None, **options) -> JobRegistry:
+        registry = make_registry(on or client, store=store, **options)
         made.append(registry)
         return registry
 
@@ -83,7 +88,7 @@ def registries(client):
 
 @pytest.fixture
 def registry(registries) -> JobRegistry:
-    """A job registry for the fractal's kinds on :func:`client`, with no store."""
+    """A job registry on :func:`client`, with no store."""
     return registries()
 
 

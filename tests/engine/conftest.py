@@ -25,22 +25,10 @@ async def client():
 
 
 @pytest.fixture
-def registries(client):
-    """Make job registries of the engine's own kinds on :func:`client` (or another client,
-    ``on=``), each closed at the end."""
-    made: list[JobRegistry] = []
+def make_registry():
+    """Registries of the engine's own kinds only (calls, graphs), and a fresh cache."""
 
-    def make(store=None, on=None, **options) -> JobRegistry:
-        registry = JobRegistry(on or client, ResultCache(), store, **options)
-        made.append(registry)
-        return registry
+    def make(client, store=None, **options) -> JobRegistry:
+        return JobRegistry(client, ResultCache(), store, **options)
 
-    yield make
-    for registry in made:
-        registry.close()
-
-
-@pytest.fixture
-def registry(registries) -> JobRegistry:
-    """A job registry of the engine's own kinds on :func:`client`, with no store."""
-    return registries()
+    return make
