@@ -24,6 +24,7 @@ from compute.fractal import (
     render,
 )
 from compute.fractal.kernels import warm_up
+from compute.fractal.testing import heavy
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
@@ -176,10 +177,7 @@ async def test_reconnects_when_the_scheduler_comes_back(external_cluster, eventu
         client = await connection.client()
         await client.wait_for_workers(1)
         manager = await engine.manager()
-        heavy = FractalConfig(
-            c_real=-0.1, c_imag=0.1, x_range=(-0.5, 0.5), y_range=(-0.5, 0.5), max_iter=4000
-        )
-        in_flight = manager.submit(heavy)
+        in_flight = manager.submit(heavy())
 
         external_cluster.kill_scheduler()
         # Work in flight fails with a message instead of hanging.
