@@ -170,3 +170,23 @@ def test_readme_names_the_entry_points():
     head = "\n".join(readme.read_text().splitlines()[:README_HEAD_LINES])
     assert "make serve" in head
     assert "make test" in head
+
+
+def test_every_package_of_the_project_goes_into_its_wheel():
+    # A worker installed from a wheel (not from this checkout) imports compute.engine and
+    # compute.fractal by name: a subpackage left out of the list installs nothing.
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = config["tool"]["setuptools"]["packages"]
+    if isinstance(packages, list):  # named one by one
+        packaged = set(packages)
+    else:
+        packaged = set(find_packages(str(ROOT), include=packages["find"]["include"]))
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("compute", "components")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk <= packaged, sorted(on_disk - packaged)
+    assert {"compute.engine", "compute.fractal", "components.jobs"} <= packaged
