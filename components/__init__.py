@@ -1,16 +1,15 @@
-"""Panel components of the fractal explorer; each is a ``pn.viewable.Viewer``.
+"""Panel components; each is a ``pn.viewable.Viewer``.
 
-Process wiring (the one engine per server process, its start, users) is in
-:mod:`components.wiring`.
+* :mod:`components.jobs`: job components for any kind of work (status, history,
+  dashboard, indicators);
+* :mod:`components.fractal`: the fractal explorer's own (explorer, view, controls, movie
+  studio, link);
+* :mod:`components.wiring`: process wiring (the one engine per server process, its
+  start, users, closed tabs).
 """
 
-from .controls import FractalControls
-from .dashboard import DaskDashboard, dashboard_base
-from .explorer import FractalExplorer
-from .history import JobHistory
-from .movies import MovieStudio
-from .status import JobStatus
-from .view import FractalView
+from .fractal import FractalControls, FractalExplorer, FractalView, MovieStudio
+from .jobs import DaskDashboard, JobHistory, JobStatus, dashboard_base
 from .wiring import prestart, process_engine
 
 __all__ = [

@@ -112,7 +112,7 @@ class AppServer:
         # machinery around it when tabs close mid-message (Tornado, Bokeh) and from the Dask
         # dashboard's progress page (distributed 2026.8 with Bokeh 3.9 sets `title.text` on
         # a str; its bars still update): those are not ours to fix here.
-        ours = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py", f"{ROOT}/api.py")
+        ours = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py", f"{ROOT}/api/")
         errors = [
             block
             for block in log.split("Traceback (most recent call last):")[1:]

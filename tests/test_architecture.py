@@ -8,7 +8,8 @@
 * no import cycle among the project's modules, imports inside functions included
   (imports only for type annotations, under ``if TYPE_CHECKING:``, are not run and not
   counted);
-* the HTTP routes never import the explorer.
+* the HTTP routes never import the explorer; the generic job API and the job components
+  import nothing of the fractal.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
     *sorted((ROOT / "compute").rglob("*.py")),
     *sorted((ROOT / "components").rglob("*.py")),
-    ROOT / "api.py",
+    *sorted((ROOT / "api").rglob("*.py")),
     ROOT / "app.py",
 ]
 #: What the engine must never bring in.
@@ -146,8 +147,12 @@ def test_the_layers_import_only_downwards(path):
         bad = sorted(t for t in found if t.split(".")[0] in NOT_IN_THE_ENGINE[1:])
         bad += sorted(t for t in found if t.startswith("compute.fractal"))
         assert not bad, f"{name} imports {bad}"
-    if name == "api":
-        assert "components.explorer" not in found
+    if name.startswith("api"):
+        assert not any(t.startswith("components.fractal") for t in found), sorted(found)
+    generic = ("components.jobs", "api.jobs", "api.base", "api.dashboard")
+    if name.startswith(generic):
+        fractal = sorted(t for t in found if ".fractal" in t or t.startswith("api.frames"))
+        assert not fractal, f"{name} is generic, and imports {fractal}"
 
 
 def test_no_import_cycle_among_the_modules():

@@ -9,7 +9,9 @@ What a person at a screen expects of any app that offloads work, written once:
 * **latest wins**: of the answers on their way, one older than what is shown is never
   drawn, and of the requests waiting, only the newest is ever started;
 * **staleness**: what is on screen is named for what it is (current, a provisional
-  preview, an older result, what a failed request left) and why.
+  preview, an older result, what a failed request left) and why;
+* **throttled drawing**: progress drawn at most so often, an end drawn at once
+  (:class:`Throttle`).
 
 Time comes from a :class:`Clock`, so that the policy is tested with a
 :class:`ManualClock` moved by hand instead of with sleeps.
@@ -141,6 +143,59 @@ class Pacer:
 
     def cancel(self) -> None:
         """Drop what is scheduled."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Throttle:
+    """Calls ``draw`` once for any number of requests, at the earliest time one asked for.
+
+    Each drawing costs a page a repaint: progress that changes dozens of times a second
+    is drawn at most every so often (``request(interval)``), a change that must show at
+    once is drawn now (``now()``), and everything asked meanwhile is drawn by that one
+    call. Without a running event loop (a plain script) every request draws at once.
+
+    Parameters
+    ----------
+    draw : callable
+        Draws the current state (reads it when called: nothing is queued).
+    clock : Clock, optional
+        Defaults to the running loop's.
+    """
+
+    def __init__(self, draw: Callable[[], None], clock: Clock | None = None):
+        self._draw = draw
+        self.clock = clock if clock is not None else LoopClock()
+        self._timer: Timer | None = None
+        self._due = 0.0
+
+    @property
+    def pending(self) -> bool:
+        """Whether a drawing is scheduled."""
+        return self._timer is not None
+
+    def request(self, delay: float) -> None:
+        """Draw within ``delay`` seconds (sooner if a drawing is due sooner already)."""
+        try:
+            due = self.clock.now() + delay
+        except RuntimeError:  # no running loop: nothing to wait on
+            self.now()
+            return
+        if self._timer is not None:
+            if self._due <= due:
+                return
+            self._timer.cancel()
+        self._due = due
+        self._timer = self.clock.call_later(delay, self.now)
+
+    def now(self) -> None:
+        """Draw now, instead of what was scheduled."""
+        self.cancel()
+        self._draw()
+
+    def cancel(self) -> None:
+        """Drop the scheduled drawing."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -12,7 +12,11 @@ and nothing the engine must know about its domain:
   :mod:`compute.engine.limits` count them);
 * its **job** (how its parts are counted and named) and its **driver** (how its tasks
   are submitted and its parts collected);
-* its result's **codec** (how a result is kept in a store), or None.
+* its result's **codec** (how a result is kept in a store), or None;
+* whether clients may ask for it over HTTP (:attr:`Work.http`), and if so the JSON
+  schema of its parameters, how it is made from a client's JSON values and how its
+  result is served (:meth:`Work.parameters`, :meth:`Work.from_params`,
+  :meth:`Work.encode`).
 
 The engine ships two kinds, a function call and a graph of ``dask.delayed`` objects
 (:mod:`compute.engine.calls`); a domain adds its own without editing the engine.
@@ -20,9 +24,14 @@ The engine ships two kinds, a function call and a graph of ``dask.delayed`` obje
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import param
+
+from .schema import from_json, json_schema
 
 if TYPE_CHECKING:
     from .codecs import Codec
@@ -62,10 +71,17 @@ class Work:
     background : bool
         Whether, detached, it counts among its payer's background jobs (long work), as
         well as among its jobs in flight.
+    http : bool
+        Whether clients may ask for it over HTTP. A kind opts in; calls and graphs never
+        do (that would run a client's code on the cluster).
+    formats : tuple of str
+        The formats :meth:`encode` serves its result in, the default first.
     """
 
     kind: ClassVar[str] = ""
     background: ClassVar[bool] = True
+    http: ClassVar[bool] = False
+    formats: ClassVar[tuple[str, ...]] = ("json",)
     key: str
     cost: float = 0.0
 
@@ -98,6 +114,45 @@ class Work:
             If the values do not describe valid work of this kind.
         """
         raise ValueError(f"A {cls.kind} job cannot be restored from a description.")
+
+    # -- over HTTP (for kinds with http = True) --------------------------------------------
+    @classmethod
+    def parameters(cls) -> dict:
+        """The JSON Schema of what :meth:`from_params` takes: by default the parameters of
+        the kind itself, when it is a ``param.Parameterized``."""
+        if issubclass(cls, param.Parameterized):
+            return json_schema(cls)
+        return {"type": "object"}
+
+    @classmethod
+    def from_params(cls, params) -> Work:
+        """The work a client's JSON ``params`` ask for: by default read against the kind's
+        own parameters (see :func:`~compute.engine.schema.from_json`).
+
+        Raises
+        ------
+        ValueError
+            Naming what is wrong (HTTP 400).
+        OverBudget
+            (A ValueError.) Valid values, too costly together (HTTP 413).
+        """
+        if issubclass(cls, param.Parameterized):
+            return from_json(cls, params, f"a {cls.kind}'s")
+        return cls.from_dict(params)
+
+    @classmethod
+    def encode(cls, job: Job, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
+        """``job``'s result in ``fmt`` (one of :attr:`formats`), as ``(media type, bytes)``,
+        with display ``options`` from the request's query. Runs in a thread.
+
+        By default the result as JSON.
+
+        Raises
+        ------
+        ValueError
+            For an option the kind does not take (HTTP 400).
+        """
+        return "application/json", json.dumps(job.value).encode()
 
     @classmethod
     def accepts(cls, obj) -> bool:
@@ -156,6 +211,15 @@ class Kinds:
 
     def __getitem__(self, name: str) -> type[Work]:
         return self._kinds[name]
+
+    def get(self, name, default=None) -> type[Work] | None:
+        """The kind named ``name`` (any JSON value a client sent), or ``default``."""
+        return self._kinds.get(name, default) if isinstance(name, str) else default
+
+    @property
+    def public(self) -> list[type[Work]]:
+        """The kinds clients may ask for over HTTP, in registration order."""
+        return [kind for kind in self._kinds.values() if kind.http]
 
     def __iter__(self):
         return iter(self._kinds.values())

@@ -10,6 +10,7 @@ import reprlib
 
 import param
 
+from ..engine.schema import OverBudget
 from .colour import COLORMAPS, NORMALIZATIONS
 from .kernels import KERNEL_VERSION
 
@@ -192,6 +193,8 @@ class FractalConfig(param.Parameterized):
         ------
         ValueError
             With a message naming the offending parameters and what would fix them.
+        OverBudget
+            (A ValueError.) Over the pixel budget: each value valid, too costly together.
         """
         # Each value is already finite, typed and ordered (the parameters' own types
         # refuse anything else as it is set): what is left spans several parameters.
@@ -205,7 +208,7 @@ class FractalConfig(param.Parameterized):
                 )
         cost = self.width * self.height * self.max_iter
         if cost > PIXEL_BUDGET:
-            raise ValueError(
+            raise OverBudget(
                 f"width x height x max_iter = {self.width} x {self.height} x {self.max_iter} "
                 f"= {cost / 1e9:.1f} billion pixel-iterations, over the budget of "
                 f"{PIXEL_BUDGET / 1e9:.1f} billion. Lower max_iter or the resolution."

@@ -12,6 +12,7 @@ frame (``local=True``; never stored).
 from __future__ import annotations
 
 import asyncio
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,10 @@ import param
 from ..engine.codecs import ArrayCodec, Codec
 from ..engine.driver import Driver
 from ..engine.job import Job
+from ..engine.schema import from_json, json_schema
 from ..engine.store import MISSING
 from ..engine.work import Work
+from .colour import COLORMAPS, NORMALIZATIONS, to_png
 from .config import FractalConfig
 from .tiles import Tile, compute_tile, plan, render, seconds, split, tile_tasks
 
@@ -128,6 +131,9 @@ class FrameWork(Work):
     kind = "frame"
     #: A frame is bounded by its pixel budget: it is no background job, even detached.
     background = False
+    http = True
+    #: A picture coloured as asked (or as the config says), or the values themselves.
+    formats = ("png", "npy")
 
     config: FractalConfig
     iterations: float | None = None
@@ -166,6 +172,25 @@ class FrameWork(Work):
     def from_dict(cls, values: dict) -> FrameWork:
         return cls(FractalConfig.from_dict(values))
 
+    @classmethod
+    def parameters(cls) -> dict:
+        return json_schema(FractalConfig)
+
+    @classmethod
+    def from_params(cls, params) -> FrameWork:
+        return cls(from_json(FractalConfig, params, "the config's"))
+
+    @classmethod
+    def encode(cls, job: FrameJob, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
+        """The frame as a PNG (``colormap`` and ``normalization`` from the query, else
+        the config's: recoloured, no task) or as ``.npy`` values."""
+        if fmt == "npy":
+            buffer = io.BytesIO()
+            np.save(buffer, job.frame, allow_pickle=False)
+            return "application/octet-stream", buffer.getvalue()
+        colormap, normalization = display(options, job.config)
+        return "image/png", to_png(job.frame, colormap, normalization)
+
     @property
     def codec(self) -> Codec | None:
         # A preview computed here is never stored.
@@ -180,6 +205,24 @@ class FrameWork(Work):
         if self.local:
             return _LocalFrameDriver(job, self, registry)
         return _FrameDriver(job, self, registry, holder)
+
+
+def display(options: dict[str, str], config: FractalConfig | None = None) -> tuple[str, str]:
+    """``(colormap, normalization)`` from a request's ``options`` (else ``config``'s).
+
+    Raises
+    ------
+    ValueError
+        For a colormap or normalisation that does not exist.
+    """
+    config = config or FractalConfig()
+    colormap = options.get("colormap", config.colormap)
+    normalization = options.get("normalization", config.normalization)
+    if colormap not in COLORMAPS:
+        raise ValueError(f"Unknown colormap {colormap!r}.")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"Unknown normalization {normalization!r}.")
+    return colormap, normalization
 
 
 class _FrameDriver(Driver):

@@ -54,12 +54,13 @@ from ..engine.codecs import Codec
 from ..engine.driver import BACKGROUND_PRIORITY, Driver
 from ..engine.job import Job, Part
 from ..engine.reports import JOB_ANNOTATION, report_started
+from ..engine.schema import OverBudget, from_json
 from ..engine.store import MISSING
 from ..engine.work import Work
 from .colour import COLORMAPS, NORMALIZATIONS, Normalizer, lookup_table
 from .config import PIXEL_BUDGET, FractalConfig
 from .tiles import render
-from .video import FORMATS, encode
+from .video import FORMATS, MEDIA_TYPES, encode
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class MovieSpec(Work, param.Parameterized):
     """
 
     kind = "movie"
+    http = True
+    formats = FORMATS
 
     start = param.ClassSelector(class_=FractalConfig, doc="The first frame's view.")
     end = param.ClassSelector(class_=FractalConfig, doc="The last frame's view.")
@@ -137,7 +140,7 @@ class MovieSpec(Work, param.Parameterized):
             )
         pixels = self.frames * self.width * self.height
         if pixels > MAX_PIXELS:
-            raise ValueError(
+            raise OverBudget(
                 f"{self.frames} frames of {self.width}x{self.height} are {pixels / 2**20:.0f} "
                 f"Mpx, over the movie's {MAX_PIXELS / 2**20:.0f} Mpx. Use fewer frames or a "
                 "lower resolution."
@@ -145,7 +148,7 @@ class MovieSpec(Work, param.Parameterized):
         configs = self._build_frame_configs()
         cost = sum(c.pixel_iterations for c in configs)
         if cost > MOVIE_BUDGET:
-            raise ValueError(
+            raise OverBudget(
                 f"The movie costs {cost / 1e9:.0f} billion pixel-iterations, over its budget "
                 f"of {MOVIE_BUDGET / 1e9:.0f} billion. Use fewer frames, a lower resolution "
                 "or fewer iterations."
@@ -205,7 +208,8 @@ class MovieSpec(Work, param.Parameterized):
                     )
                 )
             except ValueError as exc:
-                raise ValueError(
+                # (A frame over the pixel budget makes the movie over it too.)
+                raise type(exc)(
                     f"Frame {k + 1} of {n} cannot be rendered: {exc} The movie zooms too "
                     "deep for float64 at this resolution: choose a shallower end view or "
                     "fewer pixels."
@@ -274,6 +278,14 @@ class MovieSpec(Work, param.Parameterized):
     @property
     def codec(self) -> Codec:
         return MovieCodec(self)
+
+    @classmethod
+    def from_params(cls, params) -> MovieSpec:
+        return from_json(cls, params, "the movie's")
+
+    @classmethod
+    def encode(cls, job: MovieJob, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
+        return MEDIA_TYPES[fmt], job.movie.data(fmt)
 
     def job(self) -> MovieJob:
         return MovieJob(self)

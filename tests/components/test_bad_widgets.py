@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.controls import FractalControls
+from components.fractal.controls import FractalControls
 from compute.fractal import FractalConfig
 
 pytestmark = [pytest.mark.cluster]

@@ -10,7 +10,7 @@ import pytest
 from bokeh.models import Model
 
 from components import DaskDashboard, dashboard_base
-from components.dashboard import PAGES
+from components.jobs.dashboard import PAGES
 
 
 @pytest.mark.parametrize(

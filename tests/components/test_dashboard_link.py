@@ -8,7 +8,7 @@ import pytest
 from distributed import Scheduler, Worker
 
 from components import FractalExplorer
-from components.dashboard import PROXY_KEY, browser_link
+from components.jobs.dashboard import PROXY_KEY, browser_link
 from compute.fractal import FractalConfig, fractal_connection, fractal_engine
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]

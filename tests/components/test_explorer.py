@@ -26,7 +26,7 @@ from bokeh.models import Model
 from PIL import Image
 
 from components import FractalExplorer
-from components.view import slot, tile_bounds
+from components.fractal.view import slot, tile_bounds
 from compute.engine.diagnostics import ExecutionCounter, executed_tasks
 from compute.engine.testing import workers_idle
 from compute.fractal import (
@@ -482,7 +482,7 @@ async def test_an_unreachable_cluster_is_reported_not_raised():
         assert await explorer.render() is None
         assert explorer.cluster_error.startswith("Cannot reach the Dask scheduler")
         assert "tcp://127.0.0.1:1" in explorer.cluster_error
-        assert explorer._banner.visible is True
+        assert explorer.watch._banner.visible is True
         assert explorer.job is None
         assert explorer.status.state == "idle"
         assert explorer.message == ""

@@ -37,8 +37,8 @@ async def test_the_spec_zooms_from_the_default_view_into_the_current_one(explore
 
 async def test_a_movie_made_in_one_session_is_announced_in_every_session(explorers, eventually):
     maker, watcher = explorers(VIEW.copy()), explorers(VIEW.copy())
-    await maker._watch_movies()
-    await watcher._watch_movies()
+    await maker.movies.watch()
+    await watcher.movies.watch()
     maker.movies.param.update(frames=10, edge=128)
     maker.movies.param.trigger("make")
     await eventually(lambda: maker.movies.job is not None, "the movie to be asked for")
@@ -80,7 +80,7 @@ async def test_after_a_restart_the_history_lists_a_movie_and_it_plays(
     engine = fractal_engine(fractal_connection(local_cluster.scheduler_address), store=store)
     explorer = FractalExplorer(config=VIEW.copy(), engine=engine)
     try:
-        await explorer._watch_movies()
+        await explorer.movies.watch()
         explorer.movies.param.update(frames=8, edge=128)
         await explorer.movies._make()
         job = explorer.movies.job

@@ -12,7 +12,7 @@ from bokeh.models import CustomJSTransform, GlyphRenderer, ImageRGBA
 from bokeh.plotting import figure as Figure
 
 from components import FractalView
-from components.view import LAYERS, lut, slot, tile_bounds
+from components.fractal.view import LAYERS, lut, slot, tile_bounds
 from compute.fractal import FractalConfig, split
 from compute.fractal.colour import INSIDE, lookup_table
 from compute.fractal.tiles import MAX_TILES_PER_AXIS

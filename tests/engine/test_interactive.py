@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from compute.engine.interactive import Latest, ManualClock, Pacer, SingleFlight, judge
+from compute.engine.interactive import Latest, ManualClock, Pacer, SingleFlight, Throttle, judge
 
 QUIET = 0.25
 
@@ -200,3 +200,27 @@ async def test_single_flight_stops_when_work_says_so_and_resumes_at_the_next_off
 def test_what_is_on_screen_is_named_for_what_it_is(state, wanted, shown, complete, expected):
     shown_as = judge(state, wanted, shown, complete, failure="boom")
     assert (shown_as.stale, shown_as.reason, shown_as.provisional) == expected
+
+
+def test_a_throttle_draws_once_at_the_earliest_time_asked(clock):
+    drawn = []
+    throttle = Throttle(lambda: drawn.append(clock.now()), clock)
+    throttle.request(0.5)  # progress: within half a second
+    throttle.request(0.5)
+    throttle.request(0.1)  # a state change: sooner
+    throttle.request(0.3)  # later than what is due: nothing changes
+    assert throttle.pending
+    clock.advance(1.0)
+    assert drawn == [100.1]  # one drawing, at the earliest time asked
+    throttle.request(0.5)
+    throttle.now()  # an end: at once, instead of what was scheduled
+    clock.advance(1.0)
+    assert drawn == [100.1, 101.0]
+    assert clock.pending == 0
+
+
+def test_without_an_event_loop_a_throttle_draws_at_once():
+    drawn = []
+    throttle = Throttle(lambda: drawn.append(1))  # the loop's clock, and no loop running
+    throttle.request(0.5)
+    assert drawn == [1]

@@ -228,3 +228,24 @@ def test_a_job_another_client_wants_is_not_deleted(auth_app):
     assert (status, answer["error"]) == (409, "Another client still wants this job: it goes on.")
     status, answer = as_user(*ann, "DELETE", f"/api/jobs/{job['id']}")
     assert (status, answer["state"]) == (200, "cancelled")
+
+
+def test_the_kinds_open_to_clients_are_described_and_code_never_is(api_app):
+    status, answer = js(api_app, "GET", "/api/kinds")
+    assert status == 200
+    kinds = {k["kind"]: k for k in answer["kinds"]}
+    # Calls and graphs are kinds of the engine too, but would run a client's code.
+    assert set(kinds) == {"frame", "movie"}
+    frame = kinds["frame"]
+    assert frame["formats"] == ["png", "npy"]
+    schema = frame["parameters"]["properties"]
+    assert schema["max_iter"]["type"] == "integer"
+    assert (schema["max_iter"]["minimum"], schema["max_iter"]["maximum"]) == (1, 20_000)
+    assert schema["x_range"]["type"] == "array"
+    assert schema["fractal"]["enum"] == ["julia", "mandelbrot"]
+    assert kinds["movie"]["formats"] == ["mp4", "gif", "webp"]
+    assert kinds["movie"]["parameters"]["properties"]["end"]["type"] == "object"
+    for code in ("call", "graph"):
+        status, refused = js(api_app, "POST", "/api/jobs", {"kind": code, "params": {}})
+        assert status == 400
+        assert refused["error"] == f'kind must be one of "frame", "movie", not "{code}".'

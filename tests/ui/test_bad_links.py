@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.cluster]
 
 PARAMS = COMPUTE_PARAMS + DISPLAY_PARAMS
 NOTE = "Ignored invalid values in the link"
-OURS = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py", f"{ROOT}/api.py")
+OURS = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py", f"{ROOT}/api/")
 CHECKED = settings(max_examples=40)  # (the profile: tests/conftest.py)
 
 

@@ -1,0 +1,22 @@
+"""The app's HTTP routes, served by its own server: ``panel serve app.py --plugins api``.
+
+Panel imports this package before the server's event loop runs and adds its ``ROUTES``
+to the Tornado application, so nothing here connects or computes at import: the engine
+(its cluster connection, store and job registry) is the app's own
+(:func:`components.wiring.process_engine`), found on the first request. The API never
+computes in the server's process: it asks the engine for jobs and serves what they
+produce.
+
+* :mod:`api.jobs`: the job API, generic over the kinds of work the engine knows
+* :mod:`api.frames`: ``GET /api/frame.png``, the picture of an app link in one call
+* :mod:`api.dashboard`: the scheduler's dashboard through the app's own origin
+
+Routes, bodies and errors are described in ``docs/http-api.md``.
+"""
+
+from . import dashboard, frames, jobs
+
+ROUTES = [*jobs.ROUTES, *frames.ROUTES, *dashboard.ROUTES]
+
+# The app's sessions embed the dashboard through the proxy when it is served.
+dashboard.announce()
