@@ -95,10 +95,17 @@ class AppServer:
         return proc.returncode
 
     @classmethod
-    def running(cls, logs: Path, env: dict | None = None, name: str = "panel", args: tuple = ()):
-        """Start ``panel serve``; yield it; stop it and check its exit, its leftovers and
-        its log. A generator, for fixtures of any scope to ``yield from``."""
-        server = cls(logs, env=env, name=name, args=args)
+    def running(
+        cls,
+        logs: Path,
+        env: dict | None = None,
+        name: str = "panel",
+        args: tuple = (),
+        script: str = "app.py",
+    ):
+        """Start ``panel serve`` of ``script``; yield it; stop it and check its exit, its
+        leftovers and its log. A generator, for fixtures of any scope to ``yield from``."""
+        server = cls(logs, env=env, name=name, args=args, script=script)
         try:
             server.start()
             yield server
@@ -112,7 +119,8 @@ class AppServer:
         # machinery around it when tabs close mid-message (Tornado, Bokeh) and from the Dask
         # dashboard's progress page (distributed 2026.8 with Bokeh 3.9 sets `title.text` on
         # a str; its bars still update): those are not ours to fix here.
-        ours = (f"{ROOT}/components/", f"{ROOT}/compute/", f"{ROOT}/app.py", f"{ROOT}/api/")
+        ours = tuple(f"{ROOT}/{path}" for path in ("components/", "compute/", "api/", "pricing/"))
+        ours += (f"{ROOT}/app.py",)
         errors = [
             block
             for block in log.split("Traceback (most recent call last):")[1:]

@@ -119,7 +119,9 @@ class FractalExplorer(pn.viewable.Viewer):
         self.user = current_user()
         # Filled from the store once the page has loaded (see start): reading up to 200
         # records must not hold the event loop while the session is built.
-        self.history = JobHistory()
+        self.history = JobHistory(
+            title="Job history (newest last; click a row to restore it)", plain=["frame"]
+        )
         # Closed until opened: its pages would compete with the workers (see DaskDashboard).
         self.dashboard = DaskDashboard(shown=False)
         with param.edit_constant(self):

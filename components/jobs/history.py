@@ -1,4 +1,4 @@
-"""The session's job history: one row per job, click a row to restore its view."""
+"""A history of jobs: one row per job record, of any kind; a click selects a record."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from compute.engine import JobRecord
 
 from .indicators import RecordTable
 
-_COLUMNS = ["time", "view", "state", "ms", "parts", "cache hit"]
+_COLUMNS = ["time", "job", "state", "ms", "parts", "cache hit"]
 
 
 def _when(stamp: float) -> str:
@@ -21,10 +21,11 @@ def _when(stamp: float) -> str:
 
 
 class JobHistory(pn.viewable.Viewer):
-    """A table of job records (:class:`compute.JobRecord`), newest at the bottom.
+    """A table of job records (:class:`compute.engine.JobRecord`), newest at the bottom.
 
     A new record travels to the browser as one row (the table scrolls to it) rather
-    than as a new table of up to :attr:`limit` rows for every frame.
+    than as a new table of up to :attr:`limit` rows for every job. A row says its job's
+    kind before its summary, but for the :attr:`plain` kinds (an app's main one).
     """
 
     records = param.List(default=[], item_type=JobRecord, doc="Job records, oldest first.")
@@ -32,6 +33,8 @@ class JobHistory(pn.viewable.Viewer):
         class_=JobRecord, default=None, allow_None=True, doc="The record of the row last clicked."
     )
     limit = param.Integer(default=200, bounds=(1, None), doc="Rows kept.")
+    title = param.String(default="Job history (newest last)", doc="Above the table.")
+    plain = param.List(default=[], item_type=str, doc="Kinds whose rows show their summary alone.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -63,12 +66,11 @@ class JobHistory(pn.viewable.Viewer):
     def _refresh(self) -> None:
         self._table.rows = self._rows(self.records)
 
-    @staticmethod
-    def _rows(records: list[JobRecord]) -> list[list[str]]:
+    def _rows(self, records: list[JobRecord]) -> list[list[str]]:
         return [
             [
                 _when(r.submitted_at),
-                r.summary if r.kind == "frame" else f"{r.kind}: {r.summary}",
+                r.summary if r.kind in self.plain else f"{r.kind}: {r.summary}",
                 r.state,
                 "" if r.duration is None else str(round(r.duration * 1000)),
                 f"{r.parts_done}/{r.parts_total}",
@@ -82,4 +84,4 @@ class JobHistory(pn.viewable.Viewer):
             self.selected = self.records[event.new]
 
     def __panel__(self):
-        return pn.Column("### Job history (newest last; click a row to restore it)", self._table)
+        return pn.Column(self.param.title.rx.pipe(lambda t: f"### {t}"), self._table)

@@ -21,9 +21,11 @@ from .interactive import Clock, LoopClock, ManualClock, Pacer
 from .job import FINAL_STATES, LIVE_STATES, STATES, Job, JobCancelled, JobError, JobFailed, Part
 from .limits import CostUnit, Ledger, LimitExceeded, Limits, consumer
 from .manager import JobManager
+from .parts import PartsJob, PartsWork
 from .records import JobRecord
 from .registry import JobRegistry
 from .reports import JOB_ANNOTATION, PART_STARTED_TOPIC, StartReporter, report_started
+from .schema import OverBudget
 from .store import MISSING, ResultStore, StoreUnavailable
 from .work import Kinds, Work, checked_key
 
@@ -59,8 +61,11 @@ __all__ = [
     "Limits",
     "LoopClock",
     "ManualClock",
+    "OverBudget",
     "Pacer",
     "Part",
+    "PartsJob",
+    "PartsWork",
     "PickleCodec",
     "ReconnectWatch",
     "ResultCache",

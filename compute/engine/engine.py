@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -108,7 +109,9 @@ class Engine:
           engine runs without persistence;
         * ``<prefix>CACHE_MAX_BYTES``: the memory cache;
         * ``<prefix>MAX_JOBS``, ``<prefix>MAX_BACKGROUND_JOBS``,
-          ``<prefix>MAX_<UNIT>_PER_MINUTE``: the caps (see :meth:`Limits.from_env`).
+          ``<prefix>MAX_<UNIT>_PER_MINUTE``: the caps (see :meth:`Limits.from_env`);
+        * ``<prefix>KINDS``: more kinds of work, as ``module:Class`` separated by commas
+          (an app's own computation, served by its API with no edit to the app).
 
         Parameters
         ----------
@@ -126,7 +129,7 @@ class Engine:
         Raises
         ------
         ValueError
-            If a cap or the scheduler's place is not a valid value.
+            If a cap, the scheduler's place or a kind is not a valid value.
         """
         place = os.environ.get(f"{prefix}SCHEDULER", "").strip() or None
         try:
@@ -138,7 +141,7 @@ class Engine:
             store=_store_from_env(store, prefix),
             cache=cache.from_env(prefix),
             limits=Limits.from_env(prefix=prefix, unit=unit),
-            kinds=kinds,
+            kinds=[*kinds, *kinds_from_env(f"{prefix}KINDS")],
         )
 
     # -- the cluster -------------------------------------------------------------------------
@@ -196,6 +199,27 @@ class Engine:
         if self._registry is not None:
             self._registry.close()
         await self.connection.close()
+
+
+def kinds_from_env(name: str) -> list[type[Work]]:
+    """The kinds of work the variable ``name`` names (``"module:Class,module:Class"``).
+
+    Raises
+    ------
+    ValueError
+        Naming the variable and the entry that is no importable kind of work.
+    """
+    kinds = []
+    for entry in filter(None, (e.strip() for e in os.environ.get(name, "").split(","))):
+        module, _, attribute = entry.partition(":")
+        try:
+            kind = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ValueError(f"{name}: {entry!r} is no importable kind of work ({exc}).") from None
+        if not (isinstance(kind, type) and issubclass(kind, Work)):
+            raise ValueError(f"{name}: {entry!r} is not a kind of work (a Work subclass).")
+        kinds.append(kind)
+    return kinds
 
 
 def _store_from_env(kind: type[ResultStore], prefix: str) -> ResultStore | None:

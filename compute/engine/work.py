@@ -101,7 +101,16 @@ class Work:
 
     def to_dict(self) -> dict | None:
         """JSON values that :meth:`from_dict` makes this work from again; None if it
-        cannot be asked for from a description (a call: its function is code)."""
+        cannot be asked for from a description (a call: its function is code).
+
+        By default, for a kind that is a ``param.Parameterized``: its parameters' values.
+        """
+        if isinstance(self, param.Parameterized):
+            return {
+                name: list(value) if isinstance(value, tuple) else value
+                for name, value in self.param.values().items()
+                if name != "name"
+            }
         return None
 
     @classmethod
@@ -113,6 +122,8 @@ class Work:
         ValueError
             If the values do not describe valid work of this kind.
         """
+        if issubclass(cls, param.Parameterized):
+            return from_json(cls, values, f"a {cls.kind}'s")
         raise ValueError(f"A {cls.kind} job cannot be restored from a description.")
 
     # -- over HTTP (for kinds with http = True) --------------------------------------------

@@ -40,13 +40,13 @@ def column(history: JobHistory, name: str) -> list[str]:
 
 
 def test_empty_history_has_the_columns():
-    history = JobHistory()
-    assert history._table.columns == ["time", "view", "state", "ms", "parts", "cache hit"]
+    history = JobHistory(plain=["frame"])
+    assert history._table.columns == ["time", "job", "state", "ms", "parts", "cache hit"]
     assert history._table.rows == []
 
 
 def test_add_sends_one_row_and_puts_it_last():
-    history = JobHistory(records=[record(0)])
+    history = JobHistory(plain=["frame"], records=[record(0)])
     sent = []
     history._table._send_msg = sent.append  # what would travel to the browser
     replaced = []
@@ -55,7 +55,7 @@ def test_add_sends_one_row_and_puts_it_last():
     history.add(first)
     history.add(second)
     assert history.records == [record(0), first, second]
-    assert column(history, "view") == [record(0).summary, first.summary, second.summary]
+    assert column(history, "job") == [record(0).summary, first.summary, second.summary]
     assert column(history, "state") == ["done", "done", "cached"]
     assert column(history, "cache hit") == ["", "", "yes"]
     assert column(history, "ms") == ["412", "412", "0"]
@@ -74,22 +74,22 @@ def test_add_sends_one_row_and_puts_it_last():
 
 
 def test_unfinished_and_cancelled_rows():
-    history = JobHistory()
+    history = JobHistory(plain=["frame"])
     history.add(record(3, state="cancelled", duration=None, parts_done=5))
     assert (column(history, "state"), column(history, "parts")) == (["cancelled"], ["5/16"])
     assert column(history, "ms") == [""]
 
 
 def test_limit_drops_the_oldest():
-    history = JobHistory(limit=3)
+    history = JobHistory(plain=["frame"], limit=3)
     for n in range(5):
         history.add(record(n))
     assert [r.key for r in history.records] == [record(n).key for n in (2, 3, 4)]
-    assert column(history, "view") == [record(n).summary for n in (2, 3, 4)]
+    assert column(history, "job") == [record(n).summary for n in (2, 3, 4)]
 
 
 def test_clicking_a_row_selects_its_record():
-    history = JobHistory()
+    history = JobHistory(plain=["frame"])
     records = [record(n) for n in range(3)]
     for r in records:
         history.add(r)
@@ -106,19 +106,19 @@ def test_clicking_a_row_selects_its_record():
 
 
 def test_todays_rows_show_the_time_only():
-    history = JobHistory()
+    history = JobHistory(plain=["frame"])
     now = dt.datetime.now().replace(hour=12, minute=34, second=56)
     history.add(record(1, submitted_at=now.timestamp()))
     assert column(history, "time") == ["12:34:56"]
 
 
 def test_other_kinds_of_job_say_their_kind():
-    history = JobHistory()
+    history = JobHistory(plain=["frame"])
     history.add(record(4, kind="movie", summary="120 frames", config=None))
     history.add(
         record(5, kind="call", summary="slow(3)", config=None, parts_total=1, parts_done=1)
     )
-    assert column(history, "view") == ["movie: 120 frames", "call: slow(3)"]
+    assert column(history, "job") == ["movie: 120 frames", "call: slow(3)"]
     assert column(history, "parts") == ["16/16", "1/1"]
 
 
@@ -147,8 +147,8 @@ def test_the_store_skips_unreadable_and_foreign_records_and_the_history_shows_th
     read = store.history()
     # Every field but the time the store wrote it survives the round trip.
     assert [r.replace(updated_at=0) for r in read] == [r.replace(updated_at=0) for r in good]
-    history = JobHistory(records=read)
+    history = JobHistory(plain=["frame"], records=read)
     assert history.records == read
-    assert column(history, "view") == [r.summary for r in good]
+    assert column(history, "job") == [r.summary for r in good]
     assert column(history, "state") == ["done", "cancelled"]
     assert column(history, "parts") == ["16/16", "5/16"]
