@@ -22,15 +22,16 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 # Playwright cannot download its own browser here; Debian's chromium is used instead.
-/usr/bin/chromium:
+# curl runs the HTTP API's documented examples (tests/ui/test_http_api_docs.py).
+/usr/bin/chromium /usr/bin/curl:
 	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(notdir $@)
 
 serve: $(VENV)/.runtime
 	$(BIN)/panel serve app.py --port $(PORT) --warm --liveness --websocket-compression-level 6 --plugins api
 
-test: $(VENV)/.test /usr/bin/chromium
+test: $(VENV)/.test /usr/bin/chromium /usr/bin/curl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

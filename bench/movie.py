@@ -185,8 +185,8 @@ async def fresh_client(address: str):
         yield client
 
 
-@contextlib.contextmanager
-def registry_on(client, store: FrameStore | None = None):
+@contextlib.asynccontextmanager
+async def registry_on(client, store: FrameStore | None = None):
     """A registry for the fractal's kinds on ``client`` (an engine's, without the engine:
     the client is the bench's own), closed before the client."""
     registry = fractal_registry(client, store=store)
@@ -206,7 +206,7 @@ async def throughput(address: str, spec: MovieSpec, args) -> tuple[list, list, l
                 await client.register_plugin(ExecutionCounter())  # fresh counts
                 before = await client.run(time.process_time)
                 encoding = asyncio.Event()
-                with registry_on(client) as registry:
+                async with registry_on(client) as registry:
                     making = asyncio.ensure_future(made(registry, spec, encoding))
                     await encoding.wait()
                     after = await client.run(time.process_time)  # the workers are done
@@ -356,7 +356,7 @@ async def again(address: str, args, spec: MovieSpec, store_dir: str, runs: list[
         await registry.flush()
     async with fresh_client(address) as client:  # another server process on the store
         await client.register_plugin(ExecutionCounter())
-        with registry_on(client, FrameStore(store_dir)) as registry:
+        async with registry_on(client, FrameStore(store_dir)) as registry:
             other = await made(registry, movie_spec(args))
         print(
             f"  identical request, another process: {other['total'] * 1000:7.2f} ms, "
@@ -448,7 +448,7 @@ async def main(args) -> None:
             await client.register_plugin(KernelWarmup())
             # Untimed: the workers import compute.fractal.movie (and PyAV) at their first
             # frame.
-            with registry_on(client) as registry:
+            async with registry_on(client) as registry:
                 await made(registry, movie_spec(args, frames=2, width=32, height=32))
         print(f"  (cluster started and warmed in {time.perf_counter() - started:.1f} s)\n")
         runs, lags, idle = await throughput(address, spec, args)
