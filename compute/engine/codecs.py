@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
 from .store import MISSING
 
 if TYPE_CHECKING:
@@ -39,23 +42,33 @@ class ArrayCodec(Codec):
     ----------
     shape : tuple of int, optional
         The shape the result must have: an entry of another shape is corrupted.
+    dtype : numpy dtype, optional
+        The dtype the result must have (byte order included): an entry of another is
+        corrupted. A checksum cannot tell, and a result of the wrong dtype breaks
+        whoever uses it (a picture's colours, a sum that overflows).
+
+    Notes
+    -----
+    A corrupted entry is removed and reads as missing: its job is computed again.
     """
 
-    def __init__(self, shape: tuple[int, ...] | None = None):
-        self.shape = shape
+    def __init__(self, shape: tuple[int, ...] | None = None, dtype: npt.DTypeLike | None = None):
+        self.shape = None if shape is None else tuple(shape)
+        self.dtype = None if dtype is None else np.dtype(dtype)
 
     def save(self, store: ResultStore, key: str, value) -> None:
         store.put(key, value)
 
     def load(self, store: ResultStore, key: str) -> Any:
-        found = store.get(key, self.shape)
+        found = store.get(key, self.shape, self.dtype)
         return MISSING if found is None else found
 
 
 class PickleCodec(Codec):
     """Any picklable value (a value that cannot be pickled is kept in memory only).
 
-    The store must be trusted: a result is read back with ``pickle``.
+    The store must be trusted: a result is read back with ``pickle``, so whoever can
+    write the store can run code in the server.
     """
 
     def save(self, store: ResultStore, key: str, value) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import reprlib
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +24,32 @@ _KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 #: whose process stopped before it ended (its heartbeat went quiet).
 RECORD_STATES = ("queued", "running", "done", "cancelled", "failed", "cached", "interrupted")
 ENDED = frozenset({"done", "cancelled", "failed", "cached", "interrupted"})
+
+# The sane ranges of a record's numbers. A time is after 1970 (0: unknown) and before
+# 2100; a duration is within a year, either way (a wall clock stepped back while a job
+# ran makes it negative); a job has at most a billion parts. JSON also reads NaN,
+# Infinity and 1e400 (an infinity) as numbers: none of them is in range.
+_LATEST = 4_102_444_800.0
+_LONGEST = 366 * 86_400.0
+_MOST_PARTS = 10**9
+
+
+def _shown(value) -> str:
+    """``value`` for an error message, short: a damaged file's megabyte string is not
+    logged whole, and an int of thousands of digits has no repr at all."""
+    try:
+        return reprlib.repr(value)
+    except ValueError:  # (an int over Python's limit on digits, maybe inside a list)
+        return f"({type(value).__name__}, too large to show)"
+
+
+def _check_number(values: dict, name: str, what: str, low: float, high: float) -> None:
+    """Raise ValueError unless ``values[name]`` is a finite number within ``[low, high]``."""
+    value = values[name]
+    # The range check also refuses NaN and the infinities (NaN compares false with all),
+    # and, unlike math.isfinite, never overflows on an int of a thousand digits.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name} is not {what}: {_shown(value)}")
 
 
 @dataclass(frozen=True)
@@ -92,10 +119,16 @@ class JobRecord:
     def from_dict(cls, data: dict) -> JobRecord:
         """The record ``data`` describes (written by :meth:`to_dict`, or by an older version).
 
+        Every field is checked: its type, and for numbers that they are finite and in a
+        sane range (times between 1970 and 2100, durations within a year either side,
+        counts from 0 to a billion). A record is shown as it is (its duration rounded,
+        its time formatted), so one wrong-typed field would break whatever shows it.
+
         Raises
         ------
         ValueError
-            If ``data`` is not a record (a foreign or damaged file).
+            If ``data`` is not a record (a foreign or damaged file), saying which field
+            is wrong.
         """
         if not isinstance(data, dict) or not isinstance(data.get("key"), str):
             raise ValueError("not a job record")
@@ -107,15 +140,28 @@ class JobRecord:
         values = {k: v for k, v in values.items() if k in names}
         kind = values.get("kind", "frame")
         if not isinstance(kind, str) or not _KIND.fullmatch(kind):
-            raise ValueError(f"not a kind of work: {kind!r}")
+            raise ValueError(f"not a kind of work: {_shown(kind)}")
         if values.get("state", "queued") not in RECORD_STATES:
-            raise ValueError(f"unknown state {values['state']!r}")
-        if not isinstance(values.get("submitted_at", 0.0), int | float):
-            raise ValueError("submitted_at is not a time")
+            raise ValueError(f"unknown state {_shown(values['state'])}")
+        for name in ("submitted_at", "updated_at"):
+            if name in values:
+                _check_number(values, name, "a time", 0.0, _LATEST)
+        if values.get("duration") is not None:
+            _check_number(values, "duration", "a duration", -_LONGEST, _LONGEST)
+        for name in ("parts_total", "parts_done"):
+            count = values.get(name, 0)
+            # (bool is an int to Python, not a count to anyone.)
+            if type(count) is not int or not 0 <= count <= _MOST_PARTS:
+                raise ValueError(f"{name} is not a count: {_shown(count)}")
+        if not isinstance(values.get("summary", ""), str):
+            raise ValueError("summary is not a string")
+        for name in ("error", "owner"):
+            if values.get(name) is not None and not isinstance(values[name], str):
+                raise ValueError(f"{name} is not a string")
         if values.get("config") is not None and not isinstance(values["config"], dict):
             raise ValueError("config is not a mapping")
-        if values.get("owner") is not None and not isinstance(values["owner"], str):
-            raise ValueError("owner is not a name")
+        if not isinstance(values.get("detached", False), bool):
+            raise ValueError("detached is not a boolean")
         return cls(**values)
 
     def replace(self, **changes) -> JobRecord:

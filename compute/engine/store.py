@@ -23,6 +23,7 @@ import zlib
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import platformdirs
 from dask.utils import parse_bytes
 
@@ -56,7 +57,9 @@ class ResultStore:
     """Finished results and the job history, persisted under one location.
 
     A corrupted or unreadable entry reads as missing (and is removed), so its job is
-    computed again.
+    computed again. Whoever can write the store can run code in this process: results
+    of function calls are pickles (see :meth:`put_result`), so the store must be as
+    trusted as the server's own code.
 
     Parameters
     ----------
@@ -135,6 +138,9 @@ class ResultStore:
         self._arrays = self.files.folders[_ARRAYS]
         self._history = self.files.folders["history"]
         self._blobs = self.files.folders["blobs"]
+        # History records found unreadable, by path: each is said once, not on every
+        # page load that lists the history (a bad file stays until it is the oldest).
+        self._unreadable: set[str] = set()
 
     @classmethod
     def default_location(cls) -> str:
@@ -177,7 +183,12 @@ class ResultStore:
     def __contains__(self, key: str) -> bool:
         return self.files.exists(self._path(key))
 
-    def get(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+    def get(
+        self,
+        key: str,
+        shape: tuple[int, ...] | None = None,
+        dtype: npt.DTypeLike | None = None,
+    ) -> np.ndarray | None:
         """The array stored under ``key``, read-only, or None if absent or unusable.
 
         Parameters
@@ -186,6 +197,10 @@ class ResultStore:
             The result's key.
         shape : tuple of int, optional
             The shape the caller expects; an entry of another shape counts as corrupted.
+        dtype : numpy dtype, optional
+            The dtype the caller expects (byte order included); an entry of another
+            counts as corrupted. Its checksum cannot tell: an array of another dtype
+            written whole has a valid one.
         """
         path = self._path(key)
         data = self.files.read(path, f"array {key}")
@@ -195,6 +210,8 @@ class ResultStore:
             array = _decode(data)
             if shape is not None and array.shape != tuple(shape):
                 raise ValueError(f"shape {array.shape}, expected {tuple(shape)}")
+            if dtype is not None and array.dtype != np.dtype(dtype):
+                raise ValueError(f"dtype {array.dtype.str}, expected {np.dtype(dtype).str}")
         except ValueError as exc:
             logger.warning("array %s is corrupted (%s): removed, it will be computed", key, exc)
             self.files.remove(path)
@@ -265,7 +282,8 @@ class ResultStore:
     def put_result(self, key: str, value) -> bool:
         """Store any value under ``key`` (as ``<key>.result``), if it can be pickled.
 
-        The store must be trusted: a result is read back with ``pickle``.
+        The value is written as a pickle, and :meth:`get_result` unpickles it: whoever
+        can write the store can run code in the process that reads it back.
 
         Returns
         -------
@@ -280,7 +298,11 @@ class ResultStore:
         return self.put_bytes(f"{key}.result", _HEADER.pack(_MAGIC, zlib.crc32(data)) + data)
 
     def get_result(self, key: str):
-        """The result stored under ``key``, or :data:`MISSING` (also if it is damaged)."""
+        """The result stored under ``key``, or :data:`MISSING` (also if it is damaged).
+
+        The entry is unpickled: whoever can write the store can run code in this process
+        (a checksum catches damage, not a forged entry).
+        """
         data = self.get_bytes(f"{key}.result")
         if data is None:
             return MISSING
@@ -377,7 +399,8 @@ class ResultStore:
         record, whoever's (an app without authentication).
         A record of an unfinished job not rewritten for ``quiet_after`` seconds (a
         detached job's heartbeat is a few seconds) belongs to a process that stopped: it
-        reads as ``interrupted``. Unreadable records are skipped, not raised.
+        reads as ``interrupted``. Unreadable records (damaged, foreign, a field of the
+        wrong type or out of range) are skipped, not raised, and logged once each.
         """
         names = sorted(info["name"] for info in self.files.entries(self._history, _RECORD_SUFFIX))
         if owner is not None:
@@ -393,8 +416,9 @@ class ResultStore:
                 if isinstance(data, Exception):
                     raise data
                 record = JobRecord.from_dict(json.loads(data))
-            except (OSError, ValueError, TypeError) as exc:
-                logger.warning("skipping an unreadable history record %s: %s", path, exc)
+            # RecursionError: json's parser, on a file nested thousands deep.
+            except (OSError, ValueError, TypeError, RecursionError) as exc:
+                self._skipped(path, exc)
                 continue
             if not record.ended and now - record.updated_at > quiet_after:
                 record = record.replace(state="interrupted", error=self.INTERRUPTED)
@@ -402,6 +426,18 @@ class ResultStore:
                 continue  # (a tag collision, about one in 2**40)
             records.append(record)
         return records
+
+    def _skipped(self, path: str, exc: BaseException) -> None:
+        """Say that the record at ``path`` is skipped: a warning the first time only."""
+        if path in self._unreadable:
+            logger.debug("skipping the unreadable history record %s: %s", path, exc)
+            return
+        # Bounded: records are named by time, so damaged ones age out of the history
+        # and their names need not be kept for ever (forgotten, one is said again).
+        if len(self._unreadable) >= 4 * self.max_records:
+            self._unreadable.clear()
+        self._unreadable.add(path)
+        logger.warning("skipping an unreadable history record %s: %s", path, exc)
 
     def clear(self) -> None:
         """Remove every entry and record."""

@@ -191,10 +191,17 @@ class FrameWork(Work):
         colormap, normalization = display(options, job.config)
         return "image/png", to_png(job.frame, colormap, normalization)
 
+    @classmethod
+    def encode_cost(cls, job: FrameJob, fmt: str) -> float:
+        return job.config.width * job.config.height * ENCODE_COST[fmt]
+
     @property
     def codec(self) -> Codec | None:
-        # A preview computed here is never stored.
-        return None if self.local else ArrayCodec((self.config.height, self.config.width))
+        # A preview computed here is never stored. A stored frame is what render() makes:
+        # float64 values of the config's shape; any other entry is damaged, recomputed.
+        if self.local:
+            return None
+        return ArrayCodec((self.config.height, self.config.width), np.float64)
 
     def job(self) -> FrameJob:
         return FrameJob(
@@ -205,6 +212,13 @@ class FrameWork(Work):
         if self.local:
             return _LocalFrameDriver(job, self, registry)
         return _FrameDriver(job, self, registry, holder)
+
+
+#: Pixel-iterations charged per pixel encoded in the server, by format: the kernel's
+#: rate, measured here, prices an encoding's CPU time as work on the cluster is priced
+#: (a 1024x1024 frame at max_iter 256: 0.055 s to render, 0.19 s to colour and
+#: compress as PNG, 0.0065 s to write as .npy).
+ENCODE_COST = {"png": 1000.0, "npy": 32.0}
 
 
 def display(options: dict[str, str], config: FractalConfig | None = None) -> tuple[str, str]:

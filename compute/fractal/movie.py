@@ -420,12 +420,48 @@ def _pack(indices: np.ndarray) -> bytes:
     return zlib.compress(buffer.getvalue(), 1)
 
 
+#: Room for a part's .npy header (128 bytes for a frame's indices; NumPy caps a version
+#: 1.0 header at 64 KiB, but a frame's needs no more than this).
+_NPY_HEADER_ROOM = 4096
+
+
 def _unpack(data: bytes, shape: tuple[int, int]) -> np.ndarray | None:
+    """A frame's colour indices from a stored part, or None if it is not one.
+
+    Decompressed within the size a part of ``shape`` has: a part that would grow past
+    it (a zlib bomb: a few hundred KB that inflate to gigabytes) is refused before it
+    takes more memory than a frame.
+    """
+    bound = shape[0] * shape[1] + _NPY_HEADER_ROOM
+    inflater = zlib.decompressobj()
     try:
-        indices = np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False)
-    except (zlib.error, ValueError, OSError):
+        raw = inflater.decompress(data, bound)
+    except zlib.error:
+        return None
+    # More output pending (a tail not consumed, or a stream that has not ended) is a
+    # part larger than a frame; bytes after its end are no part written here either.
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        return None
+    try:
+        indices = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError):
         return None
     return indices if indices.shape == shape and indices.dtype == np.uint8 else None
+
+
+def _stored_parts(store, spec: MovieSpec) -> dict[int, np.ndarray]:
+    """The frames of ``spec`` whose colour indices ``store`` holds, by index (in a thread).
+
+    A part that is damaged, of another frame size, or too large is left out: its frame
+    is rendered again, and the part written again.
+    """
+    found = {}
+    for k in range(spec.frames):
+        data = store.get_bytes(f"{spec.frames_key}-{k:05d}.part")
+        indices = None if data is None else _unpack(data, (spec.height, spec.width))
+        if indices is not None:
+            found[k] = indices
+    return found
 
 
 class _MovieDriver(Driver):
@@ -444,7 +480,7 @@ class _MovieDriver(Driver):
         if isinstance(kept, tuple) and len(kept) == len(configs):
             frames.update(enumerate(kept))
         elif store is not None:
-            frames.update(await asyncio.to_thread(self._stored_parts, configs))
+            frames.update(await asyncio.to_thread(_stored_parts, store, spec))
         fit = None
         if len(frames) < len(configs):
             fit = await self._fit(configs)
@@ -513,16 +549,6 @@ class _MovieDriver(Driver):
             self.registry.in_background(lambda: store.put_bytes(name, _pack(indices)))
 
     # -- in threads ------------------------------------------------------------------------
-    def _stored_parts(self, configs) -> dict[int, np.ndarray]:
-        spec, store = self.job.spec, self.registry.store
-        found = {}
-        for k in range(len(configs)):
-            data = store.get_bytes(f"{spec.frames_key}-{k:05d}.part")
-            indices = None if data is None else _unpack(data, (spec.height, spec.width))
-            if indices is not None:
-                found[k] = indices
-        return found
-
     def _stored_values(self, configs, have, cached, fit: Normalizer) -> dict[int, np.ndarray]:
         # Frames explored in the app (float64 values) that the movie passes through.
         store, found = self.registry.store, {}
@@ -532,7 +558,7 @@ class _MovieDriver(Driver):
             values = cached.get(k)
             if values is None and store is not None:
                 try:
-                    values = store.get(config.key, (config.height, config.width))
+                    values = store.get(config.key, (config.height, config.width), np.float64)
                 except Exception:
                     values = None
             if isinstance(values, np.ndarray):

@@ -130,6 +130,25 @@ NOT_A_RECORD = "not a job record"
         ({"key": "k", "state": "exploded"}, "unknown state 'exploded'"),
         ({"key": "k", "submitted_at": "yesterday"}, "submitted_at is not a time"),
         ({"key": "k", "config": [1, 2]}, "config is not a mapping"),
+        ({"key": "k", "submitted_at": float("nan")}, "submitted_at is not a time: nan"),
+        ({"key": "k", "submitted_at": 1e20}, "submitted_at is not a time"),
+        ({"key": "k", "submitted_at": True}, "submitted_at is not a time"),
+        ({"key": "k", "updated_at": float("inf")}, "updated_at is not a time"),
+        ({"key": "k", "updated_at": -1.0}, "updated_at is not a time"),
+        ({"key": "k", "duration": "abc"}, "duration is not a duration: 'abc'"),
+        ({"key": "k", "duration": float("nan")}, "duration is not a duration"),
+        ({"key": "k", "duration": 1e20}, "duration is not a duration"),
+        ({"key": "k", "duration": 10**5000}, "duration is not a duration"),
+        ({"key": "k", "parts_total": "16"}, "parts_total is not a count"),
+        ({"key": "k", "parts_total": 16.0}, "parts_total is not a count"),
+        ({"key": "k", "parts_done": -1}, "parts_done is not a count"),
+        ({"key": "k", "parts_done": True}, "parts_done is not a count"),
+        ({"key": "k", "tiles_total": 10**12}, "parts_total is not a count"),
+        ({"key": "k", "summary": None}, "summary is not a string"),
+        ({"key": "k", "error": 3}, "error is not a string"),
+        ({"key": "k", "owner": ["alice"]}, "owner is not a string"),
+        ({"key": "k", "detached": "yes"}, "detached is not a boolean"),
+        ({"key": "k", "state": "x" * 10**6}, r"unknown state 'x+\.\.\.x+'$"),
     ],
     ids=[
         "list",
@@ -144,11 +163,39 @@ NOT_A_RECORD = "not a job record"
         "bad-state",
         "bad-time",
         "bad-config",
+        "time-nan",
+        "time-huge",
+        "time-bool",
+        "updated-infinite",
+        "updated-negative",
+        "duration-string",
+        "duration-nan",
+        "duration-huge",
+        "duration-huge-int",
+        "count-string",
+        "count-float",
+        "count-negative",
+        "count-bool",
+        "legacy-count-huge",
+        "summary-none",
+        "error-not-str",
+        "owner-not-str",
+        "detached-not-bool",
+        "state-long",
     ],
 )
 def test_from_dict_refuses_what_is_not_a_record(data, why):
     with pytest.raises(ValueError, match=why):
         JobRecord.from_dict(data)
+
+
+def test_numbers_in_range_read_back_whatever_their_json_type():
+    # An int where a float is expected is a number all the same (a writer's round time);
+    # a small negative duration is a wall clock stepped back while the job ran.
+    record = JobRecord.from_dict(
+        {"key": "k", "submitted_at": 1_700_000_000, "updated_at": 0, "duration": -0.25}
+    )
+    assert (record.submitted_at, record.updated_at, record.duration) == (1_700_000_000, 0, -0.25)
 
 
 def test_replace_copies_and_a_record_is_frozen():

@@ -1,5 +1,6 @@
 """The persistent store under faults: a missing backend, killed writers, another process's
-eviction, and a location that is full, read-only or gone.
+eviction, a location that is full, read-only or gone, and files that parse but must not
+be trusted (history records of the wrong types, arrays of another dtype or shape).
 
 Real filesystems throughout: a full disk is a tiny tmpfs, a read-only store is a tmpfs
 remounted read-only (as root; chmod stops no root), a vanished one is a directory
@@ -18,11 +19,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from compute.engine import Engine, JobRecord, StoreUnavailable
+from compute.engine import ArrayCodec, Engine, JobRecord, StoreUnavailable
 from compute.engine import ResultStore as FrameStore
 from compute.engine.files import NOT_SAVING
 from compute.engine.files import TMP as _TMP
-from compute.engine.store import _encode
+from compute.engine.store import MISSING, _encode
 
 ROOT = os.geteuid() == 0
 
@@ -232,3 +233,83 @@ def test_a_problem_that_comes_and_goes_with_each_write_is_said_once(tmp_path, ca
     written_again = [r for r in caplog.records if "written again" in r.getMessage()]
     assert [r.levelno for r in written_again] == [logging.INFO] + [logging.DEBUG] * 2
     assert len(store.history()) == 3
+
+
+# -- 5. what a reader must not trust: records and arrays that parse ---------------------------
+GOOD = JobRecord(key="good", kind="frame", summary="s", state="done", duration=0.5)
+
+#: History files that parse (or nearly) but are no record, as a damaged disk, a foreign
+#: writer or an attacker with write access leaves them. Every field of a record is here.
+BAD_RECORDS = {
+    "duration-a-string": '{"key": "k", "duration": "abc"}',
+    "duration-nan": '{"key": "k", "duration": NaN}',
+    "duration-huge": '{"key": "k", "duration": 1e20}',
+    "duration-infinite": '{"key": "k", "duration": 1e400}',
+    "submitted-far-future": '{"key": "k", "submitted_at": 1e20}',
+    "submitted-negative": '{"key": "k", "submitted_at": -5}',
+    "submitted-bool": '{"key": "k", "submitted_at": true}',
+    "updated-infinity": '{"key": "k", "updated_at": Infinity}',
+    "updated-a-string": '{"key": "k", "updated_at": "now"}',
+    "parts-total-a-string": '{"key": "k", "parts_total": "16"}',
+    "parts-total-a-float": '{"key": "k", "parts_total": 16.5}',
+    "parts-done-negative": '{"key": "k", "parts_done": -1}',
+    "parts-done-huge": '{"key": "k", "parts_done": 10000000000000000000000}',
+    "tiles-done-legacy": '{"key": "k", "tiles_done": "all"}',
+    "summary-a-number": '{"key": "k", "summary": 7}',
+    "error-a-list": '{"key": "k", "error": ["x"]}',
+    "owner-a-number": '{"key": "k", "owner": 5}',
+    "detached-a-string": '{"key": "k", "detached": "yes"}',
+    "state-a-list": '{"key": "k", "state": ["done"]}',
+    "config-a-list": '{"key": "k", "config": [1]}',
+    "key-a-number": '{"key": 5}',
+    "deep": "[" * 100_000 + "]" * 100_000,
+    "deep-in-config": '{"key": "k", "config": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001,
+    "not-utf8": b'{"key": "\xff"}',
+    "truncated": '{"key": "k", "dur',
+}
+
+
+def test_unreadable_history_records_are_skipped_said_once_and_the_rest_shown(tmp_path, caplog):
+    store = FrameStore(tmp_path)
+    store.add_record(GOOD.replace(submitted_at=1_700_000_000.0))
+    folder = tmp_path / "history"
+    for n, (name, text) in enumerate(BAD_RECORDS.items()):
+        data = text if isinstance(text, bytes) else text.encode()
+        (folder / f"{1_700_000_001_000_000 + n:020d}-{name}.json").write_bytes(data)
+    store.add_record(GOOD.replace(key="good-too", submitted_at=1_800_000_000.0))
+
+    with caplog.at_level(logging.DEBUG, logger="compute.engine.store"):
+        assert [r.key for r in store.history()] == ["good", "good-too"]
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warned) == len(BAD_RECORDS)
+        for name in BAD_RECORDS:
+            assert sum(f"-{name}.json" in m for m in warned) == 1, name
+        caplog.clear()
+        # Every page load lists the history: the same files are not said again.
+        assert [r.key for r in store.history()] == ["good", "good-too"]
+        assert [r.key for r in store.history(limit=3)] == ["good-too"]
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_an_array_of_another_dtype_or_shape_with_a_valid_checksum_is_damaged(tmp_path, caplog):
+    store = FrameStore(tmp_path)
+    codec = ArrayCodec((64, 64), np.float64)
+    right = frame(2.5)
+    wrong = {
+        "dtype": right.astype(np.float32),
+        "ints": right.astype(np.int64),  # same size in bytes, other values
+        "byte-order": right.astype(">f8"),
+        "shape": np.full((32, 128), 2.5),
+        "flat": right.ravel(),
+    }
+    with caplog.at_level(logging.WARNING, logger="compute.engine.store"):
+        for name, array in wrong.items():
+            (tmp_path / "frames" / f"{name}.frame").write_bytes(_encode(array))
+            assert codec.load(store, name) is MISSING, name
+            assert name not in store, name  # removed: its job is computed again
+    assert caplog.text.count("corrupted") == len(wrong)
+    store.put("right", right)
+    np.testing.assert_array_equal(codec.load(store, "right"), right)
+    # Without an expected dtype, an array of any reads (a kind that says nothing).
+    store.put("any", wrong["dtype"])
+    assert ArrayCodec().load(store, "any").dtype == np.float32

@@ -14,6 +14,7 @@ from distributed import Client
 
 from compute.engine import JobManager
 from compute.engine.diagnostics import ExecutionCounter, executed_tasks
+from compute.engine.store import _encode
 from compute.fractal import FractalConfig, FrameStore, FrameWork, render
 from compute.fractal.testing import heavy
 
@@ -78,6 +79,40 @@ async def test_a_corrupted_entry_is_recomputed_and_rewritten(registries, client,
         assert await tasks_run(fresh) == job.parts_total
         await registry.flush()
     np.testing.assert_array_equal(FrameStore(location).get(config(2).key), frame)
+
+
+@pytest.mark.parametrize(
+    ("n", "damage"),
+    [
+        (8, lambda frame: frame.astype(np.float32)),
+        (9, lambda frame: frame[:-1]),
+    ],
+    ids=["dtype", "shape"],
+)
+async def test_a_frame_of_another_dtype_or_shape_with_a_valid_checksum_is_recomputed(
+    registries, client, tmp_path, caplog, n, damage
+):
+    # Whole arrays written under a frame's key, checksummed: only the frame's expected
+    # dtype and shape tell them from the frame.
+    location = tmp_path / "store"
+    registry = registries(store=FrameStore(location))
+    frame = await JobManager(registry).submit(config(n)).result()
+    await registry.flush()
+    (location / "frames" / f"{config(n).key}.frame").write_bytes(_encode(damage(frame)))
+
+    async with await restarted(client) as fresh:
+        registry = registries(store=FrameStore(location), on=fresh)
+        with caplog.at_level("WARNING", logger="compute.engine.store"):
+            job = JobManager(registry).submit(config(n))
+            result = await job.result()
+        assert job.state == "done"  # not "cached": it was computed again
+        assert result.dtype == np.float64
+        np.testing.assert_array_equal(result, frame)
+        assert "corrupted" in caplog.text
+        assert await tasks_run(fresh) == job.parts_total
+        await registry.flush()
+    stored = FrameStore(location).get(config(n).key, frame.shape, np.float64)
+    np.testing.assert_array_equal(stored, frame)
 
 
 async def test_the_history_records_done_superseded_and_cached_jobs(registries, tmp_path):
