@@ -14,9 +14,10 @@ produce.
 Routes, bodies and errors are described in ``docs/http-api.md``.
 """
 
-from . import dashboard, frames, jobs
+from . import base, dashboard, frames, health, jobs
 
-ROUTES = [*jobs.ROUTES, *frames.ROUTES, *dashboard.ROUTES]
+# The fallback last: a JSON 404 for whatever no route before it took.
+ROUTES = [*jobs.ROUTES, *frames.ROUTES, *dashboard.ROUTES, *health.ROUTES, *base.FALLBACK_ROUTES]
 
 # The app's sessions embed the dashboard through the proxy when it is served.
 dashboard.announce()

@@ -85,8 +85,14 @@ class DashboardSocket(ApiHandler, tornado.websocket.WebSocketHandler):
                 on_message_callback=self._from_dashboard,
                 max_message_size=64 * 2**20,
             )
-        except OSError as exc:
-            self.close(1011, f"The Dask dashboard did not answer: {exc}"[:120])
+        except (
+            OSError,
+            tornado.httpclient.HTTPClientError,
+            tornado.websocket.WebSocketError,
+        ) as exc:
+            # A page the dashboard does not have (404), or one that does not upgrade: the
+            # socket closes as a socket does, with a reason, and nothing is logged as a bug.
+            self.close(1011, f"The Dask dashboard refused this socket: {exc}"[:120])
 
     def on_message(self, message) -> None:
         if self._upstream_socket is not None:

@@ -52,7 +52,9 @@ class FramePngHandler(JobApi):
             display(options)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
-        await self.send_when_done(await self.submit(work), wait)
+        job, answer = await self.post_work(work)
+        token = {"token": answer["token"]} if "token" in answer else {}
+        await self.send_when_done(job, wait, extra=token)
 
 
 ROUTES = [(r"/api/frame\.png", FramePngHandler)]

@@ -15,7 +15,14 @@ opt in: that would run a client's code on the cluster.
 A job asked for over HTTP is detached: it runs to completion unless it is deleted. The
 API remembers a job that ended by its description (:class:`Ended`), not its result:
 results stay in memory only in the engine's bounded cache. One is read again from the
-cache or the store, or computed again, when a client asks for it.
+cache or the store, or computed again, when a client asks for it. Its encodings (a PNG)
+are kept apart, within their own bound (:mod:`compute.engine.encoded`).
+
+Who may see a job: with authentication, the users who asked for it (its requesters,
+whoever posted the same work: it is computed once for all of them) and nobody else, who
+gets the same ``404`` as for an unknown id. Without authentication every client reads
+every job, and an anonymous client lets go of a job with the token its ``POST`` returned
+(``X-Job-Token``), so that clients behind one address never cancel each other's work.
 """
 
 from __future__ import annotations
@@ -27,17 +34,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import panel as pn
+from tornado.iostream import StreamClosedError
 
-from components.wiring import process_engine
-from compute.engine import Job, JobRecord
+from components.wiring import process_encoded, process_engine
+from compute.engine import Job, JobRecord, LimitExceeded
 from compute.engine.schema import OverBudget
 
-from .base import MAX_WAIT, ApiError, ApiHandler, registry
+from .base import MAX_WAIT, TOKEN_HEADER, ApiError, ApiHandler, registry
 
 logger = logging.getLogger(__name__)
 
 #: Jobs the API remembers by id, newest last (an ended one by its description only).
 KEPT = 1000
+#: Bytes of a result written to a connection at a time.
+CHUNK = 2**20
 
 _INDEX_KEY = "fractal-explorer:api-jobs"
 
@@ -94,23 +104,32 @@ def describe(job: Job | Ended) -> dict:
 
 
 class ApiJobs:
-    """The jobs asked for over HTTP in this process, by id (newest last), and which
-    clients asked for each; one per process, in Panel's cache (:func:`index`)."""
+    """The jobs asked for over HTTP in this process, by id (newest last): who asked for
+    each (its requesters, kept as long as the job is) and who still wants it (its
+    holders: users, anonymous clients' tokens); one per process, in Panel's cache
+    (:func:`index`)."""
 
     def __init__(self):
         self._jobs: OrderedDict[str, Job | Ended] = OrderedDict()
-        self._clients: dict[str, set[str]] = {}
+        self._requesters: dict[str, set[str]] = {}
+        self._holders: dict[str, set[str]] = {}
 
     def get(self, job_id: str) -> Job | Ended | None:
         return self._jobs.get(job_id)
 
-    def clients(self, job_id: str) -> set[str]:
-        """The clients (see :meth:`ApiHandler.client_id`) that asked for ``job_id``."""
-        return set(self._clients.get(job_id, ()))
+    def requested_by(self, job_id: str, requester: str | None) -> bool:
+        """Whether ``requester`` asked for ``job_id`` (None, an app without users: yes)."""
+        return requester is None or requester in self._requesters.get(job_id, ())
 
-    def remember(self, job: Job, client: str) -> None:
-        """``client`` asked for ``job``."""
-        self._clients.setdefault(job.key, set()).add(client)
+    def holders(self, job_id: str) -> set[str]:
+        """Who still wants ``job_id`` (see :meth:`ApiHandler.holder`)."""
+        return set(self._holders.get(job_id, ()))
+
+    def remember(self, job: Job, requester: str | None, holder: str) -> None:
+        """``requester`` (None: anonymous) asked for ``job``, and ``holder`` wants it."""
+        if requester is not None:
+            self._requesters.setdefault(job.key, set()).add(requester)
+        self._holders.setdefault(job.key, set()).add(holder)
         known = self._jobs.get(job.key)
         self._jobs[job.key] = job
         self._jobs.move_to_end(job.key)
@@ -120,26 +139,33 @@ class ApiJobs:
             job.when_final(self._ended)
         while len(self._jobs) > KEPT:
             key, _ = self._jobs.popitem(last=False)
-            self._clients.pop(key, None)
+            self._requesters.pop(key, None)
+            self._holders.pop(key, None)
+
+    def replace(self, job: Job) -> None:
+        """Remember ``job`` for its key in place of the one known (asked for again)."""
+        if job.key in self._jobs:
+            self._jobs[job.key] = job
+            if job.done:
+                self._ended(job)
+            else:
+                job.when_final(self._ended)
 
     def _ended(self, job: Job) -> None:
         # Swapped in for the job as it ends, if the API still remembers it.
         if self._jobs.get(job.key) is job:
             self._jobs[job.key] = Ended(describe(job), job.record())
 
-    def let_go(self, job_id: str, client: str) -> set[str]:
-        """``client`` no longer wants ``job_id``: the other clients that still do."""
-        others = self.clients(job_id) - {client}
-        if others:
-            self._clients[job_id] = others
+    def let_go(self, job_id: str, holder: str) -> set[str]:
+        """``holder`` no longer wants ``job_id``: the others that still do."""
+        others = self.holders(job_id) - {holder}
+        self._holders[job_id] = others
         return others
 
-    def listed(self, client: str | None = None) -> list:
-        """Every job newest first (``client``'s only, if given)."""
+    def listed(self, requester: str | None = None) -> list:
+        """Every job ``requester`` asked for, newest first (None: every job)."""
         return [
-            job
-            for key, job in reversed(self._jobs.items())
-            if client is None or client in self._clients.get(key, ())
+            job for key, job in reversed(self._jobs.items()) if self.requested_by(key, requester)
         ]
 
 
@@ -180,10 +206,19 @@ class JobApi(ApiHandler):
     """Finding, asking for and serving jobs, for every route of the job API."""
 
     async def find(self, job_id: str) -> Job | Ended:
-        """The job ``job_id``: asked for in this process, or one the store's history holds
-        (after a restart, or from another server process), served from the store."""
+        """The job ``job_id``: asked for in this process by this client (with
+        authentication, one of its requesters), or one the store's history holds for it
+        (after a restart, or from another server process), served from the store; 404
+        otherwise, the same as for an id nobody knows."""
         job = index().get(job_id)
-        if job is not None:
+        if job is not None and index().requested_by(job_id, self.requester()):
+            # A detached job lost with the cluster fails, and is asked for again by the
+            # engine under the same key once the cluster is back: that one is the job now.
+            holding = process_engine().current
+            again = None if holding is None else holding.detached.get(job_id)
+            if again is not None and again is not job and job.state == "failed":
+                index().replace(again)
+                return again
             return job
         engine = process_engine()
         store = engine.store
@@ -208,42 +243,103 @@ class JobApi(ApiHandler):
             raise ApiError(410, f"The result of job {ended.key!r} is no longer kept.") from None
         return await self.submit(work)
 
-    async def submit(self, work) -> Job:
-        """Ask for ``work``, detached, for this client."""
-        job = self.detach_job(await registry(), work)
-        index().remember(job, self.client_id())
+    async def submit(self, work, token: str | None = None) -> Job:
+        """Ask for ``work``, detached, for this client (an anonymous one's hold by
+        ``token``; without one, by a token nobody is given: it runs to its end)."""
+        try:
+            running = await registry()
+        except ApiError:
+            # The cluster is lost: a result kept in memory or in the store is still served.
+            job = await process_engine().stored_result(work)
+            if job is None:
+                raise
+        else:
+            job = self.detach_job(running, work)
+        if token is None and self.user is None:
+            token = self.new_token()
+        index().remember(job, self.requester(), self.holder(token))
         return job
 
-    async def send_when_done(self, job: Job | Ended, wait: float) -> None:
-        """Send ``job``'s result once it ends, or ``202`` and where it stands if ``wait``
-        seconds pass first; ``409`` if it ended without one."""
+    async def post_work(self, work) -> tuple[Job, dict]:
+        """Ask for ``work`` as a new request: the job, and what its ``202`` says of how
+        to find it (an anonymous client's token to let go of it, too)."""
+        token = None if self.user is not None else self.new_token()
+        job = await self.submit(work, token)
+        body = {"id": job.key, "state": job.state, "links": links(job.key)}
+        if token is not None:
+            body["token"] = token
+        return job, body
+
+    async def send_when_done(self, job: Job | Ended, wait: float, extra=None) -> None:
+        """Send ``job``'s result once it ends, or ``202`` and where it stands (with
+        ``extra``) if ``wait`` seconds pass first; ``409`` if it ended without one."""
         if not job.done:
             try:
                 await asyncio.wait_for(asyncio.shield(job.wait()), wait)
             except TimeoutError:
-                self.send_json(202, {**describe(job), "error": None})
+                self.send_json(202, {**describe(job), "error": None, **(extra or {})})
                 return
         if job.state not in ("done", "cached"):
             raise ApiError(409, f"The job ended {job.state}: {job.error or 'no result'}.")
         await self.send_result(job)
 
-    async def send_result(self, job: Job) -> None:
-        """``job``'s result in the asked format (the kind's default without one)."""
-        kind = process_engine().kinds[job.kind]
+    def asked_encoding(self, kind) -> tuple[str, dict[str, str]]:
+        """The format (the kind's default without one) and display options asked for."""
         fmt = self.get_query_argument("format", None) or kind.formats[0]
         if fmt not in kind.formats:
             raise ApiError(400, f"format must be one of {', '.join(kind.formats)}, not {fmt!r}.")
         options = {
             name: self.get_query_argument(name)
-            for name in self.request.arguments
+            for name in sorted(self.request.arguments)
             if name not in ("format", "wait")
         }
+        return fmt, options
+
+    def kept_result(self, key: str, kind_name: str):
+        """The kept encoding of job ``key``'s result as asked (media type, bytes), if any."""
+        kind = process_engine().kinds[kind_name]
+        fmt, options = self.asked_encoding(kind)
+        kept = process_encoded().peek((key, fmt, tuple(options.items())))
+        return kept
+
+    async def send_result(self, job: Job) -> None:
+        """``job``'s result as asked: its kept encoding, or one made now (once, whoever
+        else asks meanwhile), charged to this client."""
+        engine = process_engine()
+        kind = engine.kinds[job.kind]
+        fmt, options = self.asked_encoding(kind)
+        payer = self.client_id()
+
+        def charge() -> None:
+            if payer is not None:
+                engine.ledger.take(payer, kind.encode_cost(job, fmt))
+
         try:
-            media, data = await asyncio.to_thread(kind.encode, job, fmt, options)
+            encoded = await process_encoded().get(
+                (job.key, fmt, tuple(options.items())),
+                lambda: kind.encode(job, fmt, options),
+                charge=charge,
+            )
+        except LimitExceeded as exc:
+            raise self.too_much(exc) from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        await self.send_bytes(*encoded)
+
+    async def send_bytes(self, media: str, data: bytes) -> None:
+        """``data`` as the answer, a slice at a time: each connection holds one slice in
+        its buffers, not a copy of the whole (six clients of a 128 MiB ``.npy`` would
+        hold six)."""
         self.set_header("Content-Type", media)
-        self.finish(data)
+        self.set_header("Content-Length", str(len(data)))
+        view = memoryview(data)
+        try:
+            for start in range(0, len(data), CHUNK):
+                self.write(bytes(view[start : start + CHUNK]))
+                await self.flush()
+        except StreamClosedError:
+            return  # the client went away: nothing more to send it
+        self.finish()
 
 
 class KindsHandler(JobApi):
@@ -262,9 +358,8 @@ class KindsHandler(JobApi):
 
 class JobsHandler(JobApi):
     async def get(self) -> None:
-        # With authentication, a user's own jobs; without, every client's.
-        mine = self.client_id() if self.user is not None else None
-        jobs = [describe(job) for job in index().listed(mine)]
+        # With authentication, the jobs the user asked for; without, every client's.
+        jobs = [describe(job) for job in index().listed(self.requester())]
         self.send_json(200, {"jobs": jobs[:100]})
 
     async def post(self) -> None:
@@ -275,8 +370,8 @@ class JobsHandler(JobApi):
         if unknown:
             raise ApiError(400, f"Unknown field(s): {', '.join(unknown)}.")
         kind = public_kind(body.get("kind"))
-        job = await self.submit(requested(kind, body.get("params", {})))
-        self.send_json(202, {"id": job.key, "state": job.state, "links": links(job.key)})
+        _, answer = await self.post_work(requested(kind, body.get("params", {})))
+        self.send_json(202, answer)
 
 
 class JobHandler(JobApi):
@@ -288,11 +383,17 @@ class JobHandler(JobApi):
         if job.done:
             self.send_json(200, describe(job))
             return
+        holder = self.holder()
+        if self.user is None and holder not in index().holders(job.key):
+            # An anonymous client without its job's token: it may not let go of it.
+            raise ApiError(
+                403, f"Letting go of this job needs the token its POST returned ({TOKEN_HEADER})."
+            )
         # (The registry that holds it, without connecting: a session's hold is known there.)
         holding = process_engine().current
         if holding is not None and holding.holders(job):
             raise ApiError(409, "A session of the app still wants this job: it goes on.")
-        if index().let_go(job.key, self.client_id()):
+        if index().let_go(job.key, holder):
             # Another client asked for it too: this one no longer does; it goes on.
             raise ApiError(409, "Another client still wants this job: it goes on.")
         (await registry()).cancel(job)
@@ -303,6 +404,10 @@ class ResultHandler(JobApi):
     async def get(self, job_id: str) -> None:
         wait = self.wait(default=0.0)
         job = await self.find(job_id)
+        kept = job.done and job.state in ("done", "cached") and self.kept_result(job.key, job.kind)
+        if kept:
+            await self.send_bytes(*kept)
+            return
         if isinstance(job, Ended) and job.state in ("done", "cached"):
             # Read again from the cache or the store at once, or computed again: then
             # it is this request's to wait for (the next one might miss the cache too).

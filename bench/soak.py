@@ -47,11 +47,15 @@ from latency import CHROMIUM, DRAG_JS, SMALL, BenchError, Server, Tab, figures
 
 from components.testing import ROOT, AppServer
 
-# `make serve`'s flags (Makefile); the port and address are the harness's own.
-SERVE_FLAGS = ("--warm", "--websocket-compression-level", "6", "--plugins", "api")
+# `make serve`'s flags (Makefile); the port and address are the harness's own. With
+# --use-xheaders each session names its own address (X-Forwarded-For), as users behind a
+# proxy have: anonymous tabs from one address share one allowance.
+SERVE_FLAGS = (
+    "--warm", "--websocket-compression-level", "6", "--plugins", "api", "--use-xheaders",
+)  # fmt: skip
 # Tracebacks through these are the app's; others (Tornado, Bokeh, the Dask dashboard's
 # pages when a tab closes mid-message) are shown apart, as AppServer.running tells them.
-OURS = tuple(f"{ROOT}/{p}" for p in ("components/", "compute/", "app.py", "api.py"))
+OURS = tuple(f"{ROOT}/{p}" for p in ("components/", "compute/", "app.py", "api/"))
 ACTIONS = {"wheel": 3, "pan": 2, "keys": 3, "drag": 2, "iterations": 2, "goto": 2}
 FINISHED = ("done", "cached", "failed", "cancelled")
 
@@ -238,6 +242,11 @@ class Session:
     def open(self, config: dict) -> None:
         self.tab = Tab(self.browser, self.server)
         self.tab.context.set_default_timeout(90_000)
+        # A user of its own: its own address (see SERVE_FLAGS).
+        number = int(self.name.rsplit(" ", 1)[-1])
+        offset = 100 if self.name.startswith("probe") else 0
+        address = f"10.8.0.{1 + offset + number}"
+        self.tab.context.set_extra_http_headers({"X-Forwarded-For": address})
         page = self.tab.page
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.ledger.error(f"{self.name} page", str(exc)))

@@ -132,21 +132,34 @@ class AppServer:
         return (self.logs / f"{self.name}.log").read_text(errors="replace")
 
     def request(
-        self, method: str, path: str, body=None, raw: bytes | None = None, timeout: float = 60
+        self,
+        method: str,
+        path: str,
+        body=None,
+        raw: bytes | None = None,
+        timeout: float = 60,
+        headers: dict | None = None,
     ):
         """:func:`request` to this server."""
-        return request(self.port, method, path, body, raw, timeout)
+        return request(self.port, method, path, body, raw, timeout, headers)
 
 
 def request(
-    port: int, method: str, path: str, body=None, raw: bytes | None = None, timeout: float = 60
+    port: int,
+    method: str,
+    path: str,
+    body=None,
+    raw: bytes | None = None,
+    timeout: float = 60,
+    headers: dict | None = None,
 ):
     """``(status, headers, body bytes)`` of one request to ``path`` (``/api/...``) on the
-    server at ``port``, with a JSON ``body`` (or ``raw`` bytes); HTTP errors are answers
-    too."""
+    server at ``port``, with a JSON ``body`` (or ``raw`` bytes) sent as
+    ``application/json`` and more ``headers`` if given; HTTP errors are answers too."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(f"http://localhost:{port}{path}", data=data, method=method)
-    request.add_header("Content-Type", "application/json")
+    for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, answer.headers, answer.read()

@@ -15,13 +15,16 @@ from tornado.ioloop import IOLoop
 
 from compute.engine import Engine
 from compute.engine.allocator import pin_mmap_threshold
+from compute.engine.encoded import EncodedResults
 from compute.engine.limits import consumer
 from compute.fractal import fractal_engine_from_env
 from compute.fractal.kernels import warm_up
+from compute.fractal.setup import ENV_PREFIX
 
 logger = logging.getLogger(__name__)
 
 _ENGINE_KEY = "fractal-explorer:engine"
+_ENCODED_KEY = "fractal-explorer:encoded"
 
 
 def process_engine() -> Engine:
@@ -32,6 +35,12 @@ def process_engine() -> Engine:
     import; :func:`prestart` starts its cluster early.
     """
     return pn.state.as_cached(_ENGINE_KEY, fractal_engine_from_env)
+
+
+def process_encoded() -> EncodedResults:
+    """The process's encoded results (PNGs, ``.npy`` files served), shared by every HTTP
+    request (``pn.state.cache``); bounded by ``FRACTAL_ENCODED_MAX_BYTES``."""
+    return pn.state.as_cached(_ENCODED_KEY, EncodedResults.from_env, prefix=ENV_PREFIX)
 
 
 def forget_engine() -> Engine | None:
@@ -70,10 +79,11 @@ async def _connect(engine: Engine) -> None:
 
 
 def user_name(user) -> str | None:
-    """The name of a logged-in ``user`` as Bokeh's auth hands it over (a page's
-    ``pn.state.user``, a request handler's ``current_user``); None without authentication."""
-    # Bokeh names everyone "default_user" when no authentication is configured.
-    if not user or user == "default_user":
+    """The name of a logged-in ``user`` as Panel's auth hands it over (a page's
+    ``pn.state.user``, an authenticated request handler's ``current_user``); None without
+    one. A user named ``default_user`` is a user: whether the app has authentication at
+    all is the handler's to tell (see ``api.base.ApiHandler.user``)."""
+    if not user:
         return None
     return user if isinstance(user, str) else json.dumps(user)
 
@@ -85,11 +95,17 @@ def current_user() -> str | None:
 
 def session_payer(user: str | None) -> str | None:
     """Who pays for the work a page's session starts (see :func:`consumer`): the user, or
-    the anonymous session; a notebook (no served document) is its cluster's only user,
+    the anonymous tab's address, which every tab and API client from it shares (a new tab
+    gets no new allowance); a notebook (no served document) is its cluster's only user,
     uncapped."""
-    doc = pn.state.curdoc
-    served = doc is not None and doc.session_context is not None
-    return consumer(user=user, session=doc.session_context.id if served else None)
+    doc = served_document()
+    if doc is None:
+        return None
+    # The address Tornado saw: the client's own, or with --use-xheaders the one a proxy
+    # put in X-Forwarded-For (see docs/security.md).
+    request = doc.session_context.request
+    address = getattr(request, "remote_ip", None) if request is not None else None
+    return consumer(user=user, address=address or "unknown")
 
 
 def served_document():

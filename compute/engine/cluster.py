@@ -4,8 +4,10 @@
 ``scheduler-address``) points at an existing scheduler: the dask CLI, Coiled,
 dask-jobqueue, Kubernetes. Without it, an embedded local cluster starts: its scheduler
 in a subprocess, its workers in worker processes, all bound to 127.0.0.1 (see
-:func:`local_cluster`). Either way the process gets one asynchronous client, created
-lazily on the event loop that asks for it, and replaced if the cluster is lost. A
+:func:`local_cluster`), restarted on the same ports if its scheduler or all its workers
+die (see :mod:`compute.engine.supervisor`). Either way the process gets one asynchronous
+client, created lazily on the event loop that asks for it, and replaced if the cluster
+is lost. A
 ``tls://`` scheduler is reached with the credentials of Dask's TLS config
 (``distributed.comm.tls.*``), as distributed's own ``Client`` is.
 """
@@ -13,13 +15,11 @@ lazily on the event loop that asks for it, and replaced if the cluster is lost. 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import contextvars
+import functools
 import logging
 import os
 import sys
-import threading
 import weakref
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -28,6 +28,8 @@ import dask
 from distributed import Client, LocalCluster, Nanny, Security, SpecCluster
 from distributed.deploy.subprocess import SubprocessScheduler
 from tornado.ioloop import PeriodicCallback
+
+from .supervisor import EmbeddedCluster, RestartPolicy, dispose
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +95,13 @@ EMBEDDED_CONFIG = {
 
 
 def local_cluster(
-    n_workers: int | None = None, threads_per_worker: int = 1, scheduler: str | None = None
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    scheduler: str | None = None,
+    *,
+    port: int = 0,
+    dashboard_port: int = 0,
+    timeout: float | None = None,
 ):
     """An embedded cluster whose scheduler runs in its own process.
 
@@ -108,6 +116,11 @@ def local_cluster(
     ``scheduler="thread"`` gives a plain ``LocalCluster`` instead, scheduler and
     dashboard in this process (see :func:`scheduler_place`).
 
+    ``port`` and ``dashboard_port`` (0: any free one) are where the scheduler and its
+    dashboard listen: a restarted cluster listens where the lost one did, so that
+    clients reconnect to it by themselves. With ``timeout``, a cluster whose workers have
+    not all joined within that many seconds is closed, and ``TimeoutError`` raised.
+
     Synchronous: it starts its own event loop in a thread, so it outlives any caller's
     loop. Call it off the event loop (it takes seconds).
     """
@@ -115,37 +128,52 @@ def local_cluster(
     where = scheduler_place(scheduler)
     # Nannies copy this process's config into their workers when they start them.
     with dask.config.set(EMBEDDED_CONFIG):
-        return _start_cluster(where, n_workers, threads_per_worker)
+        return _start_cluster(where, n_workers, threads_per_worker, port, dashboard_port, timeout)
 
 
-def _start_cluster(where: str, n_workers: int, threads_per_worker: int):
+def _start_cluster(
+    where: str,
+    n_workers: int,
+    threads_per_worker: int,
+    port: int = 0,
+    dashboard_port: int = 0,
+    timeout: float | None = None,
+):
+    dashboard = f"127.0.0.1:{dashboard_port}"
     if where == "thread":
-        return LocalCluster(
+        cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
             processes=True,
             host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
+            scheduler_port=port,
+            dashboard_address=dashboard,
         )
-    spec = {
-        "cls": _Scheduler,
-        "options": {
-            "scheduler_kwargs": {
-                "host": "127.0.0.1",
-                "port": 0,
-                "dashboard_address": "127.0.0.1:0",
-                "preload": ["compute.engine.lifeline"],
-            }
-        },
-    }
-    worker = {
-        "cls": Nanny,
-        "options": {"nthreads": threads_per_worker, "host": "127.0.0.1", "dashboard": False},
-    }
-    cluster = SpecCluster(
-        scheduler=spec, workers={i: worker for i in range(n_workers)}, worker=worker
-    )
-    cluster.wait_for_workers(n_workers)
+    else:
+        spec = {
+            "cls": _Scheduler,
+            "options": {
+                "scheduler_kwargs": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "dashboard_address": dashboard,
+                    "preload": ["compute.engine.lifeline"],
+                }
+            },
+        }
+        worker = {
+            "cls": Nanny,
+            "options": {"nthreads": threads_per_worker, "host": "127.0.0.1", "dashboard": False},
+        }
+        cluster = SpecCluster(
+            scheduler=spec, workers={i: worker for i in range(n_workers)}, worker=worker
+        )
+    try:
+        cluster.wait_for_workers(n_workers, timeout=timeout)
+    except BaseException:
+        # Half a cluster is no use: nothing of it may be left running.
+        dispose(cluster)
+        raise
     return cluster
 
 
@@ -293,6 +321,9 @@ class ClusterConnection:
         Registered on every worker, including workers that join later, and again on a
         scheduler that restarted under the same client (see :class:`ReconnectWatch`): a
         domain's warm-up, for instance.
+    restart_policy : RestartPolicy, optional
+        When a local cluster is restarted (see :mod:`compute.engine.supervisor`); None:
+        the policy's defaults. An external scheduler is never restarted.
 
     Examples
     --------
@@ -310,6 +341,7 @@ class ClusterConnection:
         scheduler: str | None = None,
         timeout: float = 20.0,
         plugins=None,
+        restart_policy: RestartPolicy | None = None,
     ):
         self.address = address
         self.scheduler = scheduler_place(scheduler)
@@ -317,18 +349,23 @@ class ClusterConnection:
         self.threads_per_worker = threads_per_worker
         self.timeout = timeout
         self.plugins = list(plugins or ())
-        self.cluster: SpecCluster | LocalCluster | None = None
+        #: The local cluster, started if no scheduler address is given, and restarted.
+        self.embedded = EmbeddedCluster(
+            functools.partial(local_cluster, n_workers, threads_per_worker, self.scheduler),
+            policy=restart_policy,
+            restarted=self._revive,
+        )
+        self._listeners: list[Callable[[], None]] = []
         self._client: Client | None = None
         # Whether the scheduler of the client last asked serves the dashboard pages.
         self._pages_for: Client | None = None
         self._pages = False
         self._lock: asyncio.Lock | None = None
-        self._starting: concurrent.futures.Future | None = None
-        # Plugin registrations after a reconnection, held until they end.
-        self._registering: set[asyncio.Future] = set()
+        # Plugin registrations and reconnections after a restart, held until they end.
+        self._tasks: set[asyncio.Future] = set()
         self._watch: ReconnectWatch | None = None
         self._closed = False
-        self.error: str | None = None
+        self._error: str | None = None
 
     @property
     def target(self) -> str | None:
@@ -336,18 +373,52 @@ class ClusterConnection:
         return self.address or configured_address()
 
     @property
+    def cluster(self) -> SpecCluster | LocalCluster | None:
+        """The local cluster now running (a new one after each restart), if any."""
+        return self.embedded.cluster
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why no work can be sent now, known without asking the cluster: the local
+        cluster is lost, being restarted or waiting for its next try; None otherwise."""
+        return self.embedded.unavailable
+
+    @property
+    def error(self) -> str | None:
+        """Why the cluster cannot be used (None while it can, or nothing is known)."""
+        return self.unavailable or self._error
+
+    @error.setter
+    def error(self, value: str | None) -> None:
+        self._error = value
+
+    @property
     def status(self) -> str:
-        """One of :data:`STATES`."""
+        """One of :data:`STATES`. A client that reconnected to a local cluster whose
+        restart has not finished (its workers not all back) is still ``reconnecting``."""
         if self._closed:
             return "closed"
+        down = self.unavailable is not None
         if self._client is None:
             return "lost" if self.error else ("connecting" if self._lock else "idle")
         status = self._client.status
         if status == "running":
-            return "connected"
+            return "reconnecting" if down else "connected"
         if status in ("connecting", "newly-created"):
             return "reconnecting"
         return "lost"
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the client's loop each time the cluster can be used
+        again: a new client, the same one reconnected, a local cluster restarted."""
+        self._listeners.append(callback)
+
+    def _tell_connected(self) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception:  # one listener's failure must not cost the others theirs
+                logger.exception("a listener of the connection failed")
 
     @property
     def dashboard_link(self) -> str | None:
@@ -419,30 +490,12 @@ class ClusterConnection:
         a script) it waits until both are ready; on an event loop it returns at once and
         :meth:`client` waits for the start to finish. Idempotent.
         """
-        if self._starting is None and not self._closed:
-            self._starting = concurrent.futures.Future()
-            threading.Thread(
-                target=self._start, args=warm_ups, name="engine-prestart", daemon=True
-            ).start()
+        starting = self.embedded.prestart(*warm_ups, start=self.target is None)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            self._starting.exception()  # wait; a failure is raised again by client()
-
-    def _start(self, *warm_ups: Callable[[], None]) -> None:
-        try:
-            for warm_up in warm_ups:
-                warm_up()
-            if self.target is None and self.cluster is None:
-                self.cluster = local_cluster(
-                    self.n_workers, self.threads_per_worker, self.scheduler
-                )
-                logger.info("local cluster started at %s", self.cluster.scheduler_address)
-        except Exception as exc:
-            logger.exception("starting the local cluster failed")
-            self._starting.set_exception(exc)
-        else:
-            self._starting.set_result(None)
+            if starting is not None:
+                starting.exception()  # wait; a failure is raised again by client()
 
     async def client(self) -> Client:
         """The connected asynchronous client, creating or replacing it if needed.
@@ -456,9 +509,14 @@ class ClusterConnection:
         """
         if self._closed:
             raise RuntimeError("The cluster connection is closed.")
+        if self.embedded.loop is None:
+            self.embedded.loop = asyncio.get_running_loop()
         if self._client is not None and self._client.status in ("running", "connecting"):
             self._watch.check()
             return self._client
+        if self.unavailable is not None:
+            # Known lost: at once, not after a connection attempt's timeout.
+            raise OSError(self.unavailable)
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -483,16 +541,14 @@ class ClusterConnection:
         return None if self.cluster is None else self.cluster.scheduler_address
 
     async def _connect(self) -> Client:
-        if self._starting is not None and not self._starting.done():
-            await asyncio.wrap_future(self._starting)
+        await self.embedded.prestarted()
         address = self.target
         if address is None:
-            if self.cluster is None or self.cluster.status.name in ("closed", "failed"):
-                # Started off-loop so as not to block it (it runs its own loop thread).
-                self.cluster = await asyncio.to_thread(
-                    local_cluster, self.n_workers, self.threads_per_worker, self.scheduler
-                )
-            address = self.cluster.scheduler_address
+            if self.unavailable is not None:
+                raise OSError(self.unavailable)  # its supervisor restarts it
+            # Started off-loop so as not to block it (it runs its own loop thread).
+            cluster = await asyncio.to_thread(self.embedded.start)
+            address = cluster.scheduler_address
         check_security(address)
         logger.info("connecting to the Dask scheduler at %s", address)
         client = await Client(
@@ -511,15 +567,40 @@ class ClusterConnection:
             self._watch.stop()
         self._watch = ReconnectWatch(client)
         self._watch.add(self._reconnected)
+        # Told next: listeners that ask for the client wait for it on the lock.
+        asyncio.get_running_loop().call_soon(self._tell_connected)
         return client
 
     def _reconnected(self, client: Client, new_scheduler: bool) -> None:
         # A restarted scheduler knows none of our plugins: without them again, workers
         # that join it are never warmed.
         if new_scheduler and self.plugins:
-            task = asyncio.ensure_future(self._register_plugins(client))
-            self._registering.add(task)
-            task.add_done_callback(self._registering.discard)
+            self._hold(self._register_plugins(client))
+        self._tell_connected()
+
+    def _hold(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the local cluster's restarts ---------------------------------------------------------
+    def _revive(self) -> None:
+        """The local cluster restarted: a client still reconnecting finds it by itself; one
+        that gave up (the restart took longer than its timeout) is made again now,
+        whoever asks next."""
+        if self._closed:
+            return
+        if self._client is not None and self._client.status == "running":
+            self._watch.check()
+            self._tell_connected()  # reconnected before the restart had finished
+        elif self._client is None or self._client.status != "connecting":
+            self._hold(self._connect_quietly())
+
+    async def _connect_quietly(self) -> None:
+        try:
+            await self.client()
+        except Exception as exc:  # whoever asks next tries again, and is told
+            logger.warning("reconnecting to the restarted cluster failed: %s", exc)
 
     async def _register_plugins(self, client: Client) -> None:
         for plugin in self.plugins:
@@ -542,11 +623,6 @@ class ClusterConnection:
     async def close(self) -> None:
         """Close the client and the local cluster, if this connection started one."""
         self._closed = True
-        if self._starting is not None and not self._starting.done():
-            # A cluster still starting would be left running: wait for it, then close it.
-            with contextlib.suppress(Exception):
-                await asyncio.wrap_future(self._starting)
         await self._discard_client()
-        cluster, self.cluster = self.cluster, None
-        if cluster is not None:
-            await asyncio.to_thread(cluster.close)
+        # A cluster still starting would be left running: it is waited for, then closed.
+        await asyncio.to_thread(self.embedded.close)

@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib
 import logging
 import os
@@ -31,7 +33,8 @@ from .job import Job
 from .limits import COST, CostUnit, Ledger, Limits
 from .manager import JobManager
 from .registry import JobRegistry
-from .store import ResultStore
+from .results import Results
+from .store import MISSING, ResultStore
 from .work import Work
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,17 @@ class EngineUnavailable(OSError):
     def __init__(self, error: str | None, *, lost: bool):
         super().__init__(error or "The scheduler stopped answering.")
         self.error, self.lost = error, lost
+
+
+#: What :meth:`Engine.readiness` says of a connection that is not connected, without a
+#: reason of its own.
+_NOT_READY = {
+    "idle": "Not connected to the Dask cluster yet.",
+    "connecting": "Connecting to the Dask cluster.",
+    "reconnecting": "The Dask scheduler stopped answering; reconnecting.",
+    "lost": "The Dask cluster cannot be reached.",
+    "closed": "The engine is closed.",
+}
 
 
 class Engine:
@@ -87,6 +101,12 @@ class Engine:
         self.ledger = Ledger(limits)
         self.kinds = with_builtins(*kinds)
         self._registry: JobRegistry | None = None
+        # Detached jobs in flight (their work, to ask again), and those lost with the
+        # cluster, with their users, until it is back.
+        self._flying: dict[str, Work] = {}
+        self._lost: dict[str, tuple[Work, frozenset]] = {}
+        self._asking: set[asyncio.Future] = set()
+        self.connection.on_connected(self._connected)
 
     @classmethod
     def from_env(
@@ -157,8 +177,13 @@ class Engine:
         ------
         EngineUnavailable
             If the scheduler cannot be reached, or its client is reconnecting (work sent
-            now would be queued where a restarted scheduler never sees it).
+            now would be queued where a restarted scheduler never sees it); at once,
+            without asking the cluster, while the embedded cluster is known lost or
+            restarting.
         """
+        known = self.connection.unavailable
+        if known is not None:
+            raise EngineUnavailable(known, lost=True)
         try:
             client = await self.connection.client()
         except Exception as exc:
@@ -172,7 +197,81 @@ class Engine:
             registry = self._registry = JobRegistry(
                 client, self.cache, self.store, ledger=self.ledger, kinds=self.kinds
             )
+            # Held strongly by the registry, which the engine holds: no cycle outlives both.
+            registry.subscribe(functools.partial(self._detached_changed, registry))
         return registry
+
+    def readiness(self) -> dict:
+        """Whether work can be sent to the cluster now, from what is known already (no
+        request to the cluster, no waiting): ``{"ready": bool, "status": <the
+        connection's status>, "error": <why not, or None>}``."""
+        status = self.connection.status
+        ready = status == "connected"
+        error = None if ready else (self.connection.error or _NOT_READY.get(status))
+        return {"ready": ready, "status": status, "error": error}
+
+    async def stored_result(self, work) -> Job | None:
+        """A finished job for ``work`` from this process's memory or the store (read in a
+        thread), without the cluster: ``cached``, its result filled; None if neither
+        holds it. What a server still serves while the cluster is lost.
+
+        ``work``: :class:`Work`, or anything a registered kind accepts without arguments.
+        """
+        work = self.kinds.work(work)
+        results = Results(self.cache, self.store)
+        found = results.cached(work.key)
+        if found is MISSING and work.codec is not None:
+            found = await results.stored(work.key, work.codec)
+            if found is not MISSING:
+                results.keep(work.key, found)
+        if found is MISSING:
+            return None
+        job = work.job()
+        job.fill(found)
+        job.finish("cached")
+        return job
+
+    # -- detached jobs lost with the cluster ---------------------------------------------------
+    def _detached_changed(self, registry: JobRegistry, job: Job) -> None:
+        # The client cancels every future when it loses its scheduler, and a detached
+        # job fails with them: its work is kept from its start, to ask for it again.
+        if not job.done:
+            driver = registry.driver(job)
+            if driver is not None:
+                self._flying[job.key] = driver.work
+            return
+        work = self._flying.pop(job.key, None)
+        if work is None or job.state != "failed" or self.connection.status == "connected":
+            return
+        users = registry.users(job) or frozenset({None})
+        self._lost[job.key] = (work, users)
+        logger.warning(
+            "detached job %s was lost with the cluster; it is asked for again once it is back",
+            job.key,
+        )
+
+    def _connected(self) -> None:
+        if self._lost:
+            task = asyncio.ensure_future(self._ask_again())
+            self._asking.add(task)
+            task.add_done_callback(self._asking.discard)
+
+    async def _ask_again(self) -> None:
+        """Ask again, by key, for the detached jobs lost with the cluster (each for each
+        of its users); uncharged: their payers paid when they first asked."""
+        try:
+            registry = await self.registry()
+        except EngineUnavailable:
+            return  # not back after all: the next connection asks
+        lost, self._lost = self._lost, {}
+        for key, (work, users) in lost.items():
+            for user in users:
+                try:
+                    registry.detach_for(work, owner=user)
+                except Exception as exc:
+                    logger.warning("asking again for detached job %s failed: %s", key, exc)
+        if lost:
+            logger.info("asked again for %d detached job(s) lost with the cluster", len(lost))
 
     @property
     def current(self) -> JobRegistry | None:

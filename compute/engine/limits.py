@@ -17,9 +17,12 @@ never refused. De-duplication goes on sharing computation across payers.
 
 A payer is a string naming who pays, chosen by the front end: ``user:<name>`` for an
 authenticated user (every session and API call of theirs shares one allowance),
-``session:<id>`` for an anonymous browser tab, ``address:<ip>`` for an anonymous API
-client (:func:`consumer` spells them). Limits come from the environment
-(:meth:`Limits.from_env`).
+``address:<ip>`` for an anonymous one: every tab and API client from one address shares
+one allowance, so that opening a new tab or client does not reset it (:func:`consumer`
+spells them). All anonymous payers together draw on one more account, the anonymous
+pool (:data:`ANONYMOUS`), whose caps are :attr:`Limits.anonymous_users` times a
+payer's: new addresses do not add allowance without bound either. Limits come from the
+environment (:meth:`Limits.from_env`).
 """
 
 from __future__ import annotations
@@ -73,31 +76,39 @@ class CostUnit:
         return f"{value / self.scale:.1f} {self.scale_word}"
 
 
-def consumer(
-    *, user: str | None = None, session: str | None = None, address: str | None = None
-) -> str | None:
-    """Who pays for the work a request starts: the first of ``user``, ``session``, ``address``.
+#: The account every anonymous payer (``address:<ip>``) also draws on.
+ANONYMOUS = "anonymous"
+
+
+def consumer(*, user: str | None = None, address: str | None = None) -> str | None:
+    """Who pays for the work a request starts: ``user`` if given, else ``address``.
 
     Parameters
     ----------
     user
         The authenticated user's name: every session and API call of theirs shares one
         allowance.
-    session
-        An anonymous browser session's id: each tab has its own.
     address
-        An anonymous API client's address.
+        An anonymous client's address (a browser tab's or an API client's): every tab
+        and client from one address shares one allowance. Users behind one NAT or
+        proxy share it too (see ``docs/security.md``).
 
     Returns
     -------
     str or None
-        ``user:<name>``, ``session:<id>`` or ``address:<ip>``; None when none is given
-        (a notebook, its cluster's only user: uncapped).
+        ``user:<name>`` or ``address:<ip>``; None when neither is given (a notebook, its
+        cluster's only user: uncapped).
     """
-    for kind, name in (("user", user), ("session", session), ("address", address)):
-        if name is not None:
-            return f"{kind}:{name}"
+    if user is not None:
+        return f"user:{user}"
+    if address is not None:
+        return f"address:{address}"
     return None
+
+
+def anonymous(payer: str) -> bool:
+    """Whether ``payer`` (see :func:`consumer`) is anonymous: it also draws on the pool."""
+    return payer.startswith("address:")
 
 
 class LimitExceeded(ValueError):
@@ -153,12 +164,16 @@ class Limits:
         :attr:`unit`; None: the unit's default.
     unit : CostUnit
         What costs are counted in.
+    anonymous_users : float
+        The anonymous pool's caps, in payers' worth: every anonymous payer together
+        may have this many times one payer's jobs, background jobs and cost.
     """
 
     jobs: float = 8
     background: float = 2
     cost: float | None = None
     unit: CostUnit = COST
+    anonymous_users: float = 4
 
     def __post_init__(self):
         if self.cost is None:
@@ -166,8 +181,9 @@ class Limits:
 
     @classmethod
     def from_env(cls, environ=None, *, prefix: str = "ENGINE_", unit: CostUnit = COST) -> Limits:
-        """Limits from ``<prefix>MAX_JOBS``, ``<prefix>MAX_BACKGROUND_JOBS`` and
-        ``<prefix>MAX_<UNIT>_PER_MINUTE`` (unset: the defaults; ``off``: no cap).
+        """Limits from ``<prefix>MAX_JOBS``, ``<prefix>MAX_BACKGROUND_JOBS``,
+        ``<prefix>MAX_<UNIT>_PER_MINUTE`` and ``<prefix>ANONYMOUS_USERS`` (unset: the
+        defaults; ``off``: no cap).
 
         Raises
         ------
@@ -181,11 +197,19 @@ class Limits:
             background=_cap(environ, names["background"], cls.background),
             cost=_cap(environ, names["cost"], unit.per_minute),
             unit=unit,
+            anonymous_users=_cap(environ, names["anonymous_users"], cls.anonymous_users),
         )
 
     def replace(self, **changes) -> Limits:
         """A copy with some caps changed."""
         return dataclasses.replace(self, **changes)
+
+    def pooled(self) -> Limits:
+        """The anonymous pool's caps: :attr:`anonymous_users` times each of these."""
+        share = self.anonymous_users
+        return self.replace(
+            jobs=self.jobs * share, background=self.background * share, cost=self.cost * share
+        )
 
 
 def env_names(prefix: str, unit: CostUnit) -> dict[str, str]:
@@ -194,6 +218,7 @@ def env_names(prefix: str, unit: CostUnit) -> dict[str, str]:
         "jobs": f"{prefix}MAX_JOBS",
         "background": f"{prefix}MAX_BACKGROUND_JOBS",
         "cost": f"{prefix}MAX_{unit.name.upper()}_PER_MINUTE",
+        "anonymous_users": f"{prefix}ANONYMOUS_USERS",
     }
 
 
@@ -208,7 +233,8 @@ class _Account:
 
 
 class Ledger:
-    """What each payer has in flight and has spent in the last minute.
+    """What each payer, and the anonymous pool, has in flight and has spent in the last
+    minute.
 
     Parameters
     ----------
@@ -220,6 +246,7 @@ class Ledger:
 
     def __init__(self, limits: Limits | None = None, clock=time.monotonic):
         self.limits = limits if limits is not None else Limits.from_env()
+        self._pool = self.limits.pooled()
         self._clock = clock
         self._accounts: dict[str, _Account] = {}
 
@@ -233,9 +260,16 @@ class Ledger:
         while account.spent and account.spent[0][0] <= now - WINDOW:
             account.spent.popleft()
 
+    def _accounts_of(self, payer: str) -> list[tuple[str, Limits]]:
+        # An anonymous payer's work counts against its own caps and the pool's.
+        accounts = [(payer, self.limits)]
+        if anonymous(payer):
+            accounts.append((ANONYMOUS, self._pool))
+        return accounts
+
     def usage(self, payer: str) -> dict:
         """The payer's jobs and background jobs in flight and the cost of its last minute
-        (under the cost unit's name)."""
+        (under the cost unit's name); :data:`ANONYMOUS`: the anonymous pool's."""
         account = self._accounts.get(payer)
         if account is None:
             return {"jobs": 0, "background": 0, self.limits.unit.name: 0.0}
@@ -255,51 +289,34 @@ class Ledger:
         Raises
         ------
         LimitExceeded
-            If the work would go over one of the payer's caps.
+            If the work would go over one of the payer's caps, or the anonymous pool's.
         """
-        limits, now = self.limits, self._clock()
-        account = self._account(payer)
-        self._expire(account, now)
-        live = [j for j in account.jobs if not j.done and j is not replacing]
-        if len(live) >= limits.jobs:
-            raise LimitExceeded(
-                f"You have {len(live)} jobs in flight, the most one user may have "
-                f"({limits.jobs:g}). Wait for one to finish, or cancel one.",
-                cap="jobs",
-            )
-        if background:
-            running = [j for j in account.background if not j.done]
-            if len(running) >= limits.background:
-                raise LimitExceeded(
-                    f"You have {len(running)} background jobs running, the most one user "
-                    f"may have ({limits.background:g}). Wait for one to finish, or cancel one.",
-                    cap="background",
-                )
-        unit, cap = limits.unit, limits.cost
-        if cost > cap:
-            raise LimitExceeded(
-                f"This costs up to {unit.amount(cost)} {unit.words}, more than one user "
-                f"may ask for in a minute ({unit.amount(cap)}). {unit.hint}".rstrip(),
-                cap=unit.name,
-            )
-        spent = sum(entry[1] for entry in account.spent)
-        if spent + cost > cap:
-            # The earliest moment enough of the window's charges have expired.
-            freed, wait = spent + cost - cap, 0.0
-            for stamp, charged, _ in account.spent:
-                freed -= charged
-                wait = stamp + WINDOW - now
-                if freed <= 0:
-                    break
-            wait = max(wait, 0.1)
-            sooner = f", or sooner at {unit.sooner}" if unit.sooner else ""
-            raise LimitExceeded(
-                f"You asked for {unit.amount(spent)} {unit.words} in the last minute; "
-                f"this would go over the {unit.amount(cap)} one user may "
-                f"ask for. It can start in {math.ceil(wait)} s{sooner}.",
-                cap=unit.name,
-                retry_after=wait,
-            )
+        now = self._clock()
+        for name, limits in self._accounts_of(payer):
+            account = self._account(name)
+            self._expire(account, now)
+            words = _POOL_WORDS if name == ANONYMOUS else _PAYER_WORDS
+            _check_jobs(account, limits, background, replacing, words)
+            _check_cost(account, limits, cost, now, words)
+
+    def take(self, payer: str, cost: float) -> None:
+        """Charge ``payer`` for ``cost`` of work done outside any job (a result encoded for
+        it in the server), if its caps allow it.
+
+        Raises
+        ------
+        LimitExceeded
+            If the cost would go over the payer's cost cap, or the anonymous pool's.
+        """
+        now = self._clock()
+        accounts = self._accounts_of(payer)
+        for name, limits in accounts:
+            account = self._account(name)
+            self._expire(account, now)
+            words = _POOL_WORDS if name == ANONYMOUS else _PAYER_WORDS
+            _check_cost(account, limits, cost, now, words)
+        for name, _ in accounts:
+            self._account(name).spent.append([now, float(cost), _no_job])
 
     def refund(self, job) -> None:
         """Give back what ``job`` was charged: it found its result without computing (in a
@@ -310,18 +327,97 @@ class Ledger:
                     entry[1] = 0.0
 
     def charge(self, payer: str, job, *, cost: float, background: bool) -> None:
-        """Count ``job`` (just started by ``payer``) against its caps."""
-        account = self._account(payer)
-        account.jobs.add(job)
-        if background:
-            account.background.add(job)
-        if cost > 0:
-            account.spent.append([self._clock(), float(cost), weakref.ref(job)])
-        # Consumers come and go (every tab is one): forget those with nothing to count.
+        """Count ``job`` (just started by ``payer``) against its caps (and the pool's)."""
+        now = self._clock()
+        for name, _ in self._accounts_of(payer):
+            account = self._account(name)
+            account.jobs.add(job)
+            if background:
+                account.background.add(job)
+            if cost > 0:
+                account.spent.append([now, float(cost), weakref.ref(job)])
+        # Consumers come and go (every address is one): forget those with nothing to count.
         if len(self._accounts) > 1024:
-            now = self._clock()
-            for name in [n for n, a in self._accounts.items() if n != payer]:
+            for name in [n for n in self._accounts if n not in (payer, ANONYMOUS)]:
                 stale = self._accounts[name]
                 self._expire(stale, now)
                 if not stale.spent and not any(not j.done for j in stale.jobs):
                     del self._accounts[name]
+
+
+def _no_job():
+    # The job of a charge made outside any job (see Ledger.take): there is none to refund.
+    return None
+
+
+@dataclass(frozen=True)
+class _Words:
+    """How a refusal speaks of whose cap it is."""
+
+    have: str
+    most: str
+    asked: str
+    may: str
+    remedy: str
+
+
+_PAYER_WORDS = _Words(
+    have="You have",
+    most="the most one user may have",
+    asked="You asked for",
+    may="one user may",
+    remedy="",
+)
+_POOL_WORDS = _Words(
+    have="Anonymous users have",
+    most="the most this server allows them together",
+    asked="Anonymous users together asked for",
+    may="anonymous users together may",
+    remedy=" Logging in gives you an allowance of your own.",
+)
+
+
+def _check_jobs(account: _Account, limits: Limits, background: bool, replacing, words) -> None:
+    live = [j for j in account.jobs if not j.done and j is not replacing]
+    if len(live) >= limits.jobs:
+        raise LimitExceeded(
+            f"{words.have} {len(live)} jobs in flight, {words.most} ({limits.jobs:g}). "
+            f"Wait for one to finish, or cancel one.{words.remedy}",
+            cap="jobs",
+        )
+    if background:
+        running = [j for j in account.background if not j.done]
+        if len(running) >= limits.background:
+            raise LimitExceeded(
+                f"{words.have} {len(running)} background jobs running, {words.most} "
+                f"({limits.background:g}). Wait for one to finish, or cancel one.{words.remedy}",
+                cap="background",
+            )
+
+
+def _check_cost(account: _Account, limits: Limits, cost: float, now: float, words) -> None:
+    unit, cap = limits.unit, limits.cost
+    if cost > cap:
+        raise LimitExceeded(
+            f"This costs up to {unit.amount(cost)} {unit.words}, more than {words.may} "
+            f"ask for in a minute ({unit.amount(cap)}). {unit.hint}".rstrip(),
+            cap=unit.name,
+        )
+    spent = sum(entry[1] for entry in account.spent)
+    if spent + cost > cap:
+        # The earliest moment enough of the window's charges have expired.
+        freed, wait = spent + cost - cap, 0.0
+        for stamp, charged, _ in account.spent:
+            freed -= charged
+            wait = stamp + WINDOW - now
+            if freed <= 0:
+                break
+        wait = max(wait, 0.1)
+        sooner = f", or sooner at {unit.sooner}" if unit.sooner else ""
+        raise LimitExceeded(
+            f"{words.asked} {unit.amount(spent)} {unit.words} in the last minute; "
+            f"this would go over the {unit.amount(cap)} {words.may} ask for. "
+            f"It can start in {math.ceil(wait)} s{sooner}.{words.remedy}",
+            cap=unit.name,
+            retry_after=wait,
+        )

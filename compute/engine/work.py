@@ -166,6 +166,14 @@ class Work:
         return "application/json", json.dumps(job.value).encode()
 
     @classmethod
+    def encode_cost(cls, job: Job, fmt: str) -> float:
+        """What :meth:`encode` costs the server, in the cost unit (see
+        :mod:`compute.engine.limits`): charged to the client whose request encodes it
+        (one not kept, see :mod:`compute.engine.encoded`), as work on the cluster is.
+        0 by default: a result that is served as it is."""
+        return 0.0
+
+    @classmethod
     def accepts(cls, obj) -> bool:
         """Whether ``submit(obj, ...)`` means work of this kind (see :meth:`of`)."""
         return False

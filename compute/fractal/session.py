@@ -140,7 +140,7 @@ class RenderSession(param.Parameterized):
         allow_None=True,
         constant=True,
         doc="Who pays for the work it starts, against the caps of compute.engine.limits "
-        "(user:<name>, session:<id>); None: uncapped.",
+        "(user:<name>, address:<ip>); None: uncapped.",
     )
     owner = param.String(
         default=None,

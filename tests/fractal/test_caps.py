@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from compute.engine import JobManager, Ledger, LimitExceeded, Limits, consumer
-from compute.engine.limits import WINDOW
+from compute.engine.limits import ANONYMOUS, WINDOW
 from compute.fractal import (
     PIXEL_ITERATIONS,
     FractalConfig,
@@ -45,13 +45,45 @@ class Done:
 
 
 # -- the ledger ----------------------------------------------------------------------------------
-def test_a_user_pays_before_a_session_or_an_address_and_a_notebook_is_nobody():
-    # The explorer passes a user and its session; the API a user and its address.
-    assert consumer(user="ann", session="s1") == "user:ann"
+def test_a_user_pays_before_an_address_and_a_notebook_is_nobody():
+    # The explorer and the API pass a user and the client's address: a new anonymous tab
+    # or API client from the same address is the same payer (it gets no new allowance).
     assert consumer(user="ann", address="10.0.0.1") == "user:ann"
-    assert consumer(session="s1") == "session:s1"
     assert consumer(address="10.0.0.1") == "address:10.0.0.1"
     assert consumer() is None
+
+
+def test_new_anonymous_addresses_draw_on_one_pool():
+    # Each address has a user's allowance, and all of them together the pool's: twice a
+    # user's here. A user's work is not counted in the pool.
+    ledger = Ledger(Limits(jobs=1, cost=100.0, anonymous_users=2), clock=Clock())
+    jobs = [Done(), Done()]  # (the ledger holds jobs weakly)
+    for address, job in zip(("10.0.0.1", "10.0.0.2"), jobs, strict=True):
+        ledger.admit(f"address:{address}", cost=10.0, background=False)
+        ledger.charge(f"address:{address}", job, cost=10.0, background=False)
+    with pytest.raises(LimitExceeded) as refused:
+        ledger.admit("address:10.0.0.3", cost=10.0, background=False)
+    assert refused.value.cap == "jobs"
+    assert "Anonymous users have 2 jobs in flight" in str(refused.value)
+    assert "Logging in" in str(refused.value)
+    ledger.admit("user:ann", cost=10.0, background=False)
+    assert ledger.usage(ANONYMOUS)["jobs"] == 2
+
+
+def test_the_pool_bounds_anonymous_cost_too_and_take_charges_work_outside_jobs():
+    clock = Clock()
+    ledger = Ledger(Limits(cost=100.0, anonymous_users=1.5, unit=PIXEL_ITERATIONS), clock=clock)
+    ledger.take("address:10.0.0.1", 90.0)
+    ledger.take("address:10.0.0.2", 50.0)
+    with pytest.raises(LimitExceeded) as refused:
+        ledger.take("address:10.0.0.3", 20.0)
+    assert "Anonymous users together asked for" in str(refused.value)
+    assert refused.value.retry_after == pytest.approx(WINDOW)
+    with pytest.raises(LimitExceeded):  # the address's own cap
+        ledger.take("address:10.0.0.1", 20.0)
+    assert ledger.usage("address:10.0.0.1")["pixel_iterations"] == 90.0
+    clock.now += WINDOW
+    ledger.take("address:10.0.0.3", 20.0)
 
 
 def test_pixel_iterations_are_counted_over_a_sliding_minute():

@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.cluster]
 LIGHT = {"max_iter": 120, "width": 192, "height": 128, "c_real": -0.75, "c_imag": 0.11}
 
 
-def js(app, method, path, body=None, raw=None):
-    status, headers, data = app.request(method, path, body, raw)
+def js(app, method, path, body=None, raw=None, token=None):
+    headers = {} if token is None else {"X-Job-Token": token}
+    status, headers, data = app.request(method, path, body, raw, headers=headers)
     assert headers["Content-Type"].startswith("application/json"), data[:200]
     return status, json.loads(data)
 
@@ -79,7 +80,9 @@ def test_frame_png_waits_for_its_frame_or_answers_202(api_app):
     status, answer = js(api_app, "GET", f"/api/frame.png?{heavy}&wait=0")
     assert status == 202
     assert answer["links"]["self"] == f"/api/jobs/{answer['id']}"
-    status, deleted = js(api_app, "DELETE", f"/api/jobs/{answer['id']}")
+    # Without authentication, letting go of it takes the token it came with.
+    assert js(api_app, "DELETE", f"/api/jobs/{answer['id']}")[0] == 403
+    status, deleted = js(api_app, "DELETE", f"/api/jobs/{answer['id']}", token=answer["token"])
     assert (status, deleted["state"]) == (200, "cancelled")
 
 
@@ -157,12 +160,12 @@ def test_a_client_over_its_cap_gets_429(api_app):
             assert "8 jobs in flight" in answer["error"]
             break
         assert status == 202
-        ids.append(answer["id"])
+        ids.append((answer["id"], answer["token"]))
     else:
         raise AssertionError("nine heavy jobs in flight were never refused")
     assert len(ids) >= 1
-    for job_id in ids:
-        assert js(api_app, "DELETE", f"/api/jobs/{job_id}")[0] == 200
+    for job_id, token in ids:
+        assert js(api_app, "DELETE", f"/api/jobs/{job_id}", token=token)[0] == 200
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +189,9 @@ def test_with_authentication_the_api_wants_a_user(auth_app):
     form = urllib.parse.urlencode({"username": "ann", "password": PASSWORD}).encode()
     opener.open(base + "/login", data=form, timeout=60).close()
     request = urllib.request.Request(
-        base + "/api/jobs", data=json.dumps({"kind": "frame", "params": LIGHT}).encode()
+        base + "/api/jobs",
+        data=json.dumps({"kind": "frame", "params": LIGHT}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with opener.open(request, timeout=60) as answer:
         assert answer.status == 202
@@ -207,6 +212,7 @@ def logged_in(app, user: str):
 def as_user(opener, base, method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
     try:
         with opener.open(request, timeout=60) as answer:
             return answer.status, json.load(answer)
