@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
-import numpy as np
+from kernels import best_of, pixel_iterations
 
 from compute.fractal import FractalConfig, render
 from compute.fractal.kernels import warm_up
@@ -71,19 +70,6 @@ SHALLOW = {
 }
 
 
-def effective_iterations(values: np.ndarray, max_iter: int) -> float:
-    return float(np.where(np.isnan(values), max_iter, np.floor(values)).sum())
-
-
-def best_of(repeats, fn):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def bench_reference(iterations: int, repeats: int) -> None:
     print(f"\nReference orbit, one core, {iterations} iterations, best of {repeats}")
     header = f"{'span':8} {'bits':>5} {'iterations':>10} {'seconds':>8} {'it/s':>10} {'ratio':>6}"
@@ -112,7 +98,7 @@ def bench_frames(size: int, max_iter: int, repeats: int) -> None:
     print("-" * len(header))
     config = FractalConfig(**SHALLOW, width=size, height=size, max_iter=max_iter)
     seconds, values = best_of(repeats, lambda: render(config, threads=threads))
-    work = effective_iterations(values, max_iter)
+    work = pixel_iterations(values, max_iter)
     baseline = work / seconds
     print(
         f"{'float64 seahorse 1e-3':22} {'':>11} {seconds:8.3f} {work / 1e6:8.1f} "
@@ -124,7 +110,7 @@ def bench_frames(size: int, max_iter: int, repeats: int) -> None:
             repeats,
             lambda: render_deep(cx, cy, span, size, size, max_iter, orbit=orbit, threads=threads),  # noqa: B023
         )
-        work = effective_iterations(values, max_iter)
+        work = pixel_iterations(values, max_iter)
         rate = work / seconds
         print(
             f"{label:22} {ref_seconds:11.3f} {seconds:8.3f} {work / 1e6:8.1f} "

@@ -107,6 +107,25 @@ async def gen_cluster(n_workers: int = 2, limit: float = 30.0) -> AsyncIterator[
         )
 
 
+def gate_task() -> Callable[[str], int]:
+    """A task function that runs until its gate (a file at the path it is given) exists.
+
+    A job held "running" with no part done for as long as a test needs, with no timing
+    involved. Made on each call, not at module level: pickled by value, a ``dask worker``
+    needs no test package to run it.
+    """
+
+    def wait_for(path):
+        import os
+        import time
+
+        while not os.path.exists(path):
+            time.sleep(0.01)
+        return 1
+
+    return wait_for
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:

@@ -13,7 +13,7 @@ import pytest
 from compute.engine import Engine, EngineUnavailable
 from compute.engine.cluster import ClusterConnection
 from compute.engine.supervisor import ClusterSupervisor, Health, RestartPolicy
-from compute.engine.testing import eventually
+from compute.engine.testing import eventually, gate_task
 
 HEALTHY = Health(scheduler=True, workers=2, keepers=2)
 SCHEDULER_GONE = Health(scheduler=False, workers=0, keepers=0)
@@ -211,17 +211,6 @@ def test_an_external_scheduler_is_never_supervised():
 
 
 # -- a real embedded cluster ------------------------------------------------------------------
-def _gate_fn():
-    # Made here, not at module level: pickled by value, a worker needs no tests/ package.
-    def wait_for(path):
-        import os
-        import time
-
-        while not os.path.exists(path):
-            time.sleep(0.01)
-        return 1
-
-    return wait_for
 
 
 async def _scheduler_pid(client) -> int:
@@ -252,7 +241,7 @@ async def test_a_killed_scheduler_is_restarted_on_its_port_and_work_carries_on(t
         done = await registry.detach(sum, [1, 2, 3], key="finished-before").wait()
         assert done == "done"
         gate = tmp_path / "gate"
-        in_flight = registry.detach(_gate_fn(), str(gate), key="in-flight")
+        in_flight = registry.detach(gate_task(), str(gate), key="in-flight")
 
         os.kill(await _scheduler_pid(client), signal.SIGKILL)
         await eventually(lambda: not engine.readiness()["ready"], "the loss to be seen")

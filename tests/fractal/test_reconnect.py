@@ -15,25 +15,11 @@ import weakref
 import pytest
 
 from compute.engine import JobManager
+from compute.engine.testing import gate_task
 from compute.fractal import FractalConfig, fractal_connection, fractal_engine
 from compute.fractal.testing import heavy
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
-
-
-def _gate_fn():
-    # Made here, not at module level: pickled by value, a `dask worker` needs no tests/.
-    # A task that runs until the test opens its gate (a file): "running" with no part
-    # done lasts as long as the test needs, with no timing involved.
-    def wait_for(path):
-        import os
-        import time
-
-        while not os.path.exists(path):
-            time.sleep(0.01)
-        return 1
-
-    return wait_for
 
 
 def _plugins_fn():
@@ -72,7 +58,7 @@ async def test_after_a_scheduler_restart_the_same_client_gets_reports_and_warms_
         registry = manager.registry
         registry.reports.ensure_plugin()
         await registry.reports.plugin  # in place before the first call starts
-        wait_for = _gate_fn()
+        wait_for = gate_task()
         gate = tmp_path / "before"
         assert await running_before_any_part(
             manager, wait_for, str(gate), key="gated-before", gate=gate, eventually=eventually
