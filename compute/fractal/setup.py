@@ -2,8 +2,9 @@
 
 Everything the generic engine needs from this domain, in one place:
 
-* the kinds of work: a frame (:class:`~compute.fractal.frame.FrameWork`) and a zoom
-  movie (:class:`~compute.fractal.movie.MovieSpec`);
+* the kinds of work: a frame (:class:`~compute.fractal.frame.FrameWork`), a zoom
+  movie (:class:`~compute.fractal.movie.MovieSpec`) and a deep frame
+  (:class:`~compute.fractal.deep.DeepFrameWork`);
 * the cost unit of the caps: pixel-iterations (:data:`PIXEL_ITERATIONS`);
 * a worker plugin that compiles the kernels on every worker
   (:class:`~compute.fractal.plugins.KernelWarmup`);
@@ -28,6 +29,7 @@ from ..engine.limits import CostUnit, Ledger, Limits, env_names
 from ..engine.registry import JobRegistry
 from ..engine.store import ResultStore
 from .config import PIXEL_BUDGET
+from .deep import DeepFrameWork
 from .frame import FrameWork
 from .movie import MovieSpec
 from .plugins import KernelWarmup
@@ -35,7 +37,7 @@ from .plugins import KernelWarmup
 #: The fractal's environment variables start with this.
 ENV_PREFIX = "FRACTAL_"
 #: The kinds of work of the fractal, registered with its engine.
-KINDS = (FrameWork, MovieSpec)
+KINDS = (FrameWork, MovieSpec, DeepFrameWork)
 
 #: What the caps count: pixel-iterations. Sixteen worst-case frames a minute: one user
 #: exploring never meets it; a script asking for heavy frames in a loop does, within a

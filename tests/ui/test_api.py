@@ -236,12 +236,29 @@ def test_a_job_another_client_wants_is_not_deleted(auth_app):
     assert (status, answer["state"]) == (200, "cancelled")
 
 
+def test_a_deep_frame_is_asked_for_with_exact_decimals_and_gives_a_png(api_app):
+    # A span of 1e-120 around i: no float64 could carry it. Strings, canonical in the key.
+    params = {"center_real": "0", "center_imag": "1.000", "span": "1E-120", "max_iter": 900,
+              "width": 96, "height": 64}  # fmt: skip
+    status, job = js(api_app, "POST", "/api/jobs", {"kind": "deep", "params": params})
+    assert status == 202, job
+    described = finished(api_app, job["id"])
+    assert described["state"] == "done"
+    assert (described["config"]["center_imag"], described["config"]["span"]) == ("1", "1e-120")
+    status, headers, data = api_app.request("GET", f"/api/jobs/{job['id']}/result")
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    assert Image.open(io.BytesIO(data)).size == (96, 64)
+    status, answer = js(api_app, "POST", "/api/jobs", {"kind": "deep", "params": {"span": "0"}})
+    assert status == 400
+    assert answer["error"].startswith("span")
+
+
 def test_the_kinds_open_to_clients_are_described_and_code_never_is(api_app):
     status, answer = js(api_app, "GET", "/api/kinds")
     assert status == 200
     kinds = {k["kind"]: k for k in answer["kinds"]}
     # Calls and graphs are kinds of the engine too, but would run a client's code.
-    assert set(kinds) == {"frame", "movie"}
+    assert set(kinds) == {"frame", "movie", "deep"}
     frame = kinds["frame"]
     assert frame["formats"] == ["png", "npy"]
     schema = frame["parameters"]["properties"]
@@ -254,4 +271,4 @@ def test_the_kinds_open_to_clients_are_described_and_code_never_is(api_app):
     for code in ("call", "graph"):
         status, refused = js(api_app, "POST", "/api/jobs", {"kind": code, "params": {}})
         assert status == 400
-        assert refused["error"] == f'kind must be one of "frame", "movie", not "{code}".'
+        assert refused["error"] == f'kind must be one of "frame", "movie", "deep", not "{code}".'

@@ -149,6 +149,33 @@ def bad_movie_params(draw) -> dict:
     return draw(st.lists(json_scalars, max_size=2) | json_scalars)
 
 
+#: Decimal strings no view may have: malformed, too deep, too long, out of the plane.
+bad_decimals = st.one_of(
+    st.sampled_from(["", "abc", "1e", "nan", "inf", "-inf", "1_0", "0x10", " 1", "1e-400"]),
+    # (Without a digit no text is a decimal.)
+    st.text(max_size=6).filter(lambda t: not any(ch.isdigit() for ch in t)),
+    st.integers(9, 10**6).map(str),
+    st.just("1" + "0" * 3000),
+)
+
+
+#: JSON values that are no string: a decimal given as a JSON number is refused, not read.
+no_strings = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False)
+)
+
+
+@st.composite
+def bad_deep_params(draw) -> dict:
+    """A deep view's params with one bad value: a decimal, a number as JSON, a count."""
+    name = draw(st.sampled_from(["center_real", "center_imag", "span", "max_iter", "width"]))
+    if name in ("max_iter", "width"):
+        return {name: draw(not_numbers | st.integers(max_value=0) | st.just(10**9))}
+    if name == "span":
+        return {name: draw(bad_decimals | st.sampled_from(["0", "-1e-10", "9"]) | no_strings)}
+    return {name: draw(bad_decimals | no_strings)}
+
+
 bad_bodies = st.one_of(
     # JSON of the wrong shape.
     json_values.filter(lambda v: not isinstance(v, dict)),
@@ -160,7 +187,7 @@ bad_bodies = st.one_of(
         max_size=2,
     ).map(lambda extra: {"kind": "frame", "params": LIGHT, **extra}),
     # Kinds the API does not know.
-    json_values.filter(lambda k: k not in ("frame", "movie")).map(
+    json_values.filter(lambda k: k not in ("frame", "movie", "deep")).map(
         lambda kind: {"kind": kind, "params": LIGHT}
     ),
     # A frame's params: not an object, a bad value, an unknown name, over the budget.
@@ -170,6 +197,7 @@ bad_bodies = st.one_of(
     bad_params().map(lambda p: {"kind": "frame", "params": p}),
     over_budget.map(lambda p: {"kind": "frame", "params": p}),
     bad_movie_params().map(lambda p: {"kind": "movie", "params": p}),
+    bad_deep_params().map(lambda p: {"kind": "deep", "params": p}),
 )
 
 

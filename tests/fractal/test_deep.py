@@ -1,0 +1,77 @@
+"""A deep frame as work on a real LocalCluster: the reference orbit a chain of tasks, the
+orbit replicated, the tiles spread over the workers; equal to the frame computed in this
+process (itself checked against ball arithmetic in test_perturbation.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compute.engine import JobManager
+from compute.engine.diagnostics import start_order
+from compute.fractal.deep import CHUNK, TASK, DeepFrameWork, DeepView
+from compute.fractal.perturbation import render_deep
+from compute.fractal.testing import tiles_held
+
+# c = i, a Misiurewicz point on the boundary: escaping pixels of every count near it.
+AT_I = {"center_real": "0", "center_imag": "1.0", "span": "1e-40"}
+
+
+def test_a_view_is_canonical_and_bad_values_name_their_parameter():
+    one = DeepView(**AT_I, max_iter=500, width=64, height=48)
+    other = DeepView(center_real="0.0", center_imag="1", span="1E-40", max_iter=500, width=64,
+                     height=48)  # fmt: skip
+    assert (one.center_imag, one.span) == ("1", "1e-40")
+    assert one.key == other.key
+    assert one.key != DeepView(**AT_I, max_iter=501, width=64, height=48).key
+    for name, bad in (("span", "0"), ("span", "1e-400"), ("center_real", "abc")):
+        with pytest.raises(ValueError, match=name):
+            DeepView(**{**AT_I, name: bad})
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_a_deep_frame_on_the_cluster_equals_the_one_computed_here(registry, client):
+    view = DeepView(**AT_I, max_iter=2 * CHUNK + 5, width=512, height=384)
+    job = JobManager(registry).submit(DeepFrameWork(view))
+    frame = await job.result()
+    # Three chunks of the reference, then the tiles: each a part, each reported.
+    assert job.parts_total == 3 + len(job.tiles)
+    assert job.parts_done == job.parts_total
+    here = render_deep(
+        view.center_real, view.center_imag, view.span, view.width, view.height, view.max_iter
+    )
+    np.testing.assert_array_equal(frame, here)
+    assert np.isfinite(frame).any()
+    # Every tile read the one orbit, replicated: the tiles ran on both workers.
+    started = await start_order(client)
+    tiles = {w: [k for k in keys if f"{TASK}-{job.key}-tile" in k] for w, keys in started.items()}
+    assert sum(map(len, tiles.values())) == len(job.tiles)
+    assert all(tiles.values()), tiles
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_a_cancelled_deep_frame_leaves_nothing_on_the_cluster(registry, client, eventually):
+    # A long reference (a hundred chunks): cancelled while it runs, no tile ever starts.
+    view = DeepView(**AT_I, max_iter=100 * CHUNK, width=64, height=64)
+    manager = JobManager(registry)
+    job = manager.submit(DeepFrameWork(view))
+    await eventually(lambda: job.parts_done >= 1, "a chunk of the reference done")
+    manager.cancel()
+    await eventually(lambda: job.state == "cancelled", "the job cancelled")
+    await eventually(
+        lambda: _none_held(client, job.key), "the reference's and tiles' tasks released"
+    )
+    started = await start_order(client)
+    assert not any(f"{TASK}-{job.key}-tile" in k for keys in started.values() for k in keys)
+
+
+async def _none_held(client, key: str) -> bool:
+    return not await tiles_held(client, key) and not [
+        k for k in await client.run_on_scheduler(_keys) if f"{TASK}-{key}" in k
+    ]
+
+
+def _keys(dask_scheduler) -> list[str]:
+    return [str(k) for k in dask_scheduler.tasks]
