@@ -7,6 +7,7 @@ import json
 import math
 import numbers
 import reprlib
+from fractions import Fraction
 
 import param
 
@@ -63,6 +64,11 @@ def _real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _exact(value) -> Fraction:
+    # Compared exactly: an int beyond float's range against a NumPy float would overflow.
+    return Fraction(int(value)) if isinstance(value, numbers.Integral) else Fraction(float(value))
+
+
 def _finite(value) -> bool:
     try:
         return math.isfinite(value)
@@ -105,7 +111,7 @@ class Span(param.Range):
         if not all(map(_finite, value)):
             raise ValueError(f"{self.name} must hold finite numbers, not {_shown(value)}.")
         lo, hi = value
-        if not lo < hi:
+        if not _exact(lo) < _exact(hi):
             raise ValueError(
                 f"{self.name} must be increasing (lo < hi), not {_shown(value)}: "
                 "a view needs a width."

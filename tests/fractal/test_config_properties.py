@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from compute import FractalConfig
@@ -102,6 +102,10 @@ def assert_round_trips(config: FractalConfig) -> None:
 
 @CHECKED
 @given(values=some_values)
+# Found by Hypothesis: an int beyond float's range beside a NumPy float overflowed when
+# the pair's order was checked (OverflowError, or NumPy's overflow warning).
+@example(values={"y_range": (10**400, np.float32(0.0))})
+@example(values={"x_range": (-(10**400), np.float32(1.0))})
 def test_a_config_is_made_or_refused_naming_a_parameter(values):
     config, refused = attempt(lambda: FractalConfig(**values))
     if refused is not None:
