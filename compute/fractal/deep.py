@@ -10,14 +10,19 @@ is one graph:
   parts), and a cancelled job's queued chunks never run;
 * the orbit joined, then **replicated** to every worker before any tile is submitted:
   the scheduler places a task where its inputs are, and every tile would otherwise be
-  pulled onto the one worker that holds the orbit;
+  pulled onto the one worker that holds the orbit. The orbit is kept by its own key (the
+  centre, the precision, the length: :meth:`DeepView.reference_key`) in the engine's
+  memory cache and store, within their bounds (16 bytes an iteration): a later frame of
+  the same centre and limits (another size, a recoloured request after eviction) sends
+  it to the workers instead of computing it;
 * the tiles, as a frame's, each reading the shared orbit.
 
 Every name in it derives from the frame's parameters alone (no attempt counter, nothing
 of this process): the same view asked for anywhere is computed once.
 
 Not yet here: the explorer's page (it still draws float64 frames), Julia sets, an orbit
-reused across views or extended for a larger ``max_iter``, previews at depth.
+reused by other views (rebasing would let one anywhere in the view serve) or extended for
+a larger ``max_iter``, previews at depth.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from ..engine.work import Work
 from .colour import COLORMAPS, NORMALIZATIONS, to_png
 from .config import Count
 from .frame import ENCODE_COST, display
-from .kernels import KERNEL_VERSION, smooth
+from .kernels import ESCAPE_RADIUS, KERNEL_VERSION, smooth
 from .perturbation import escape_deep, pixel_offsets, view_scale
 from .reference import Orbit, ReferenceState, extend, precision_bits
 from .tiles import Tile, split
@@ -93,6 +98,13 @@ class DeepView(param.Parameterized):
         return f"deep-{digest}"
 
     @property
+    def reference_key(self) -> str:
+        """Names the reference orbit: the centre, the precision, the length."""
+        fields = [self.center_real, self.center_imag, self.bits, self.max_iter + 1]
+        digest = hashlib.sha256(json.dumps([*fields, DEEP_VERSION]).encode()).hexdigest()[:24]
+        return f"orbit-{digest}"
+
+    @property
     def bits(self) -> int:
         """The reference orbit's MPFR precision at this span."""
         return precision_bits(self.span)
@@ -131,6 +143,25 @@ def deep_tile(orbit: Orbit, task: DeepTile) -> np.ndarray:
     rows, cols = task.tile.slices
     counts, mag2 = escape_deep(orbit, xs[None, cols], ys[rows, None], scale, task.max_iter)
     return smooth(counts, mag2)
+
+
+class OrbitCodec(Codec):
+    """A reference orbit as one ``(n, 2)`` float64 array in the store; whether it escaped
+    is read off its last value."""
+
+    def save(self, store, key: str, orbit: Orbit) -> None:
+        store.put(key, np.stack([orbit.real, orbit.imag], axis=1))
+
+    def load(self, store, key: str):
+        found = store.get(key, None, np.float64)
+        if found is None or found.ndim != 2 or found.shape[1] != 2 or not len(found):
+            return MISSING
+        real, imag = found[:, 0].copy(), found[:, 1].copy()
+        return Orbit(0, real, imag, bool(real[-1] ** 2 + imag[-1] ** 2 > ESCAPE_RADIUS**2))
+
+
+#: How reference orbits are kept in a store.
+ORBIT_CODEC = OrbitCodec()
 
 
 class DeepFrameJob(Job):
@@ -233,6 +264,50 @@ class _DeepDriver(Driver):
 
     async def compute(self) -> np.ndarray:
         job, view, client = self.job, self.job.view, self.registry.client
+        orbit = await self._kept_orbit()
+        if orbit is not MISSING:
+            for k in range(job.chunks):
+                job.part_done(None, ("reference", k))
+            # To every worker at once: the tiles then spread over them.
+            [orbit_future] = await client.scatter([orbit], broadcast=True, hash=False)
+            self.track({"orbit": orbit_future})
+        else:
+            orbit_future = await self._reference()
+            if orbit_future is None:
+                return job.frame
+        name = f"{TASK}-{job.key}"
+        tiles = {
+            (t.row, t.col): DeepTile(job.key, t, view.span, view.width, view.height, view.max_iter)
+            for t in job.tiles
+        }
+        submitted = {
+            place: client.submit(
+                deep_tile,
+                orbit_future,
+                task,
+                key=(f"{name}-tile", *place),
+                priority=BACKGROUND_PRIORITY,
+                pure=False,
+            )
+            for place, task in tiles.items()
+        }
+        self.track(submitted)
+        await self.gather_all(lambda place: self._collect(place, tiles[place].tile), tiles)
+        return job.frame
+
+    async def _kept_orbit(self):
+        key, results = self.job.view.reference_key, self.registry.results
+        orbit = results.cached(key)
+        if orbit is MISSING:
+            orbit = await results.stored(key, ORBIT_CODEC)
+            if orbit is not MISSING:
+                results.keep(key, orbit)
+        return orbit
+
+    async def _reference(self):
+        """The reference chain on the cluster, chunk by chunk; the orbit's future, kept
+        and replicated to every worker (None if the job ended meanwhile)."""
+        job, view, client = self.job, self.job.view, self.registry.client
         name = f"{TASK}-{job.key}"
         state = ReferenceState.start(view.center_real, view.center_imag, view.bits)
         chunks = []
@@ -252,29 +327,15 @@ class _DeepDriver(Driver):
         for part in parts:
             # Progress, chunk by chunk; the chunk's own values come with the orbit.
             if await self.collect(part) is MISSING:
-                return job.frame
+                return None
             job.part_done(None, part)
         orbit_future = self.futures["orbit"]
-        await self.received(orbit_future)
+        value = await self.received(orbit_future)
+        key = view.reference_key
+        self.registry.results.keep(key, value)
+        self.registry.results.save(key, value, ORBIT_CODEC)
         await client.replicate([orbit_future])
-        tiles = {
-            (t.row, t.col): DeepTile(job.key, t, view.span, view.width, view.height, view.max_iter)
-            for t in job.tiles
-        }
-        submitted = {
-            place: client.submit(
-                deep_tile,
-                orbit_future,
-                task,
-                key=(f"{name}-tile", *place),
-                priority=BACKGROUND_PRIORITY,
-                pure=False,
-            )
-            for place, task in tiles.items()
-        }
-        self.track(submitted)
-        await self.gather_all(lambda place: self._collect(place, tiles[place].tile), tiles)
-        return job.frame
+        return orbit_future
 
     async def _collect(self, place, tile: Tile) -> None:
         values = await self.collect(place)

@@ -155,6 +155,11 @@ class Orbit:
     def __len__(self) -> int:
         return self.real.shape[0]
 
+    def __sizeof__(self) -> int:
+        # What memory bounds count (Dask's sizeof, a ResultCache): the values, 16 bytes
+        # an iteration, not the few bytes of the object that holds them.
+        return object.__sizeof__(self) + self.real.nbytes + self.imag.nbytes
+
     @staticmethod
     def join(chunks) -> Orbit:
         """One orbit from consecutive chunks (as :func:`extend` returns them)."""

@@ -9,6 +9,7 @@ import pytest
 
 from compute.engine import JobManager
 from compute.engine.diagnostics import start_order
+from compute.engine.store import ResultStore
 from compute.fractal.deep import CHUNK, TASK, DeepFrameWork, DeepView
 from compute.fractal.perturbation import render_deep
 from compute.fractal.testing import tiles_held
@@ -75,3 +76,36 @@ async def _none_held(client, key: str) -> bool:
 
 def _keys(dask_scheduler) -> list[str]:
     return [str(k) for k in dask_scheduler.tasks]
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_a_later_frame_of_the_same_centre_and_limit_reuses_the_kept_orbit(
+    registries, client, tmp_path
+):
+    store = ResultStore(tmp_path)
+    first = DeepView(**AT_I, max_iter=CHUNK + 1, width=384, height=384)
+    one = registries(store)
+    job = JobManager(one).submit(DeepFrameWork(first))
+    await job.result()
+    await one.results.flush()  # the orbit's write (in a thread) done
+    # Another size of the same view, through a registry of its own (another process's
+    # memory: the orbit comes from the store): no reference task, tiles on both workers.
+    again = DeepView(**AT_I, max_iter=CHUNK + 1, width=512, height=384)
+    assert again.reference_key == first.reference_key
+    later = JobManager(registries(store)).submit(DeepFrameWork(again))
+    frame = await later.result()
+    started = await start_order(client)
+    ran = [k for keys in started.values() for k in keys]
+    assert not [k for k in ran if f"{TASK}-{later.key}-reference" in k]
+    assert [k for k in ran if f"{TASK}-{job.key}-reference" in k]
+    tiles = {
+        w: [k for k in keys if f"{TASK}-{later.key}-tile" in k] for w, keys in started.items()
+    }
+    assert all(tiles.values()), tiles
+    assert later.parts_done == later.parts_total
+    here = render_deep(
+        again.center_real, again.center_imag, again.span, again.width, again.height,
+        again.max_iter,
+    )  # fmt: skip
+    np.testing.assert_array_equal(frame, here)
