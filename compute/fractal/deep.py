@@ -50,10 +50,12 @@ from .kernels import ESCAPE_RADIUS, KERNEL_VERSION, smooth
 from .perturbation import escape_deep, pixel_offsets, view_scale
 from .reference import Orbit, ReferenceState, extend, precision_bits
 from .tiles import Tile, split
-from .viewport import Viewport
+from .viewport import Viewport, auto_max_iter
 
 #: Part of every deep frame's key: bumped when the values for given parameters change.
 DEEP_VERSION = 1
+#: The most iterations a deep frame may ask for.
+MAX_ITER = 1_000_000
 #: Iterations per reference task: about 30 ms of one core at 1e-300 (bench/deep.py).
 CHUNK = 10_000
 #: The name of a deep frame's tasks: ``("deep-<what>-<frame key>", ...)``.
@@ -74,7 +76,11 @@ class DeepView(param.Parameterized):
         default="3", doc="Width of the view along the real axis, a decimal (e.g. '3.2e-213')."
     )
     max_iter = Count(
-        default=1000, bounds=(1, 1_000_000), doc="Iterations before a point counts as inside."
+        default=None,
+        allow_None=True,
+        bounds=(1, MAX_ITER),
+        doc="Iterations before a point counts as inside; left out (None): a number that "
+        "grows with depth (viewport.auto_max_iter), resolved before the key is made.",
     )
     width = Count(default=512, bounds=(16, 4096), doc="Frame width in pixels.")
     height = Count(default=512, bounds=(16, 4096), doc="Frame height in pixels.")
@@ -88,6 +94,8 @@ class DeepView(param.Parameterized):
         view = Viewport.from_strings(self.center_real, self.center_imag, self.span)
         view_scale(view.span)  # the kernel's own depth limit, said as a ValueError
         self.center_real, self.center_imag, self.span = view.to_strings()
+        if self.max_iter is None:
+            self.max_iter = min(auto_max_iter(self.span), MAX_ITER)
 
     @property
     def key(self) -> str:

@@ -421,7 +421,7 @@ def auto_max_iter(span) -> int:
     Stack Exchange question "A way to determine the ideal number of maximum iterations for
     an arbitrary zoom level in a Mandelbrot fractal" observes it and finds no closed form),
     and deep-zoom explorers raise the limit about polynomially in the zoom's decades. 200 at
-    the default view, ~2,200 at zoom 1e10, ~27,000 at 1e100, ~166,000 at 1e300.
+    the default view, ~2,200 at zoom 1e10, ~40,000 at 1e100, ~166,000 at 1e300.
 
     Parameters
     ----------

@@ -13,6 +13,7 @@ from compute.engine.store import ResultStore
 from compute.fractal.deep import CHUNK, TASK, DeepFrameWork, DeepView
 from compute.fractal.perturbation import render_deep
 from compute.fractal.testing import tiles_held
+from compute.fractal.viewport import auto_max_iter
 
 # c = i, a Misiurewicz point on the boundary: escaping pixels of every count near it.
 AT_I = {"center_real": "0", "center_imag": "1.0", "span": "1e-40"}
@@ -28,6 +29,14 @@ def test_a_view_is_canonical_and_bad_values_name_their_parameter():
     for name, bad in (("span", "0"), ("span", "1e-400"), ("center_real", "abc")):
         with pytest.raises(ValueError, match=name):
             DeepView(**{**AT_I, name: bad})
+
+
+def test_without_max_iter_a_view_gets_one_that_grows_with_depth_before_its_key():
+    shallow, deep = DeepView(**{**AT_I, "span": "1e-20"}), DeepView(**{**AT_I, "span": "1e-100"})
+    assert shallow.max_iter == auto_max_iter("1e-20") < deep.max_iter == auto_max_iter("1e-100")
+    explicit = DeepView(**{**AT_I, "span": "1e-100"}, max_iter=deep.max_iter)
+    assert explicit.key == deep.key
+    assert DeepFrameWork.from_dict(DeepFrameWork(deep).to_dict()).key == deep.key
 
 
 @pytest.mark.cluster
