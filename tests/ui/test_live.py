@@ -30,17 +30,33 @@ pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 LIGHT = FractalConfig(c_real=-0.75, c_imag=0.11, max_iter=120, width=1024, height=1024)
 
 
-def drag(page, handle, steps: int, dx: float, watch=None) -> None:
+def drag(page, handle, steps: int, dx: float, watch=None, until=None) -> None:
     """Press ``handle``, move it ``steps`` times by ``dx`` pixels, and release it;
-    ``watch()`` is called after each move, with the mouse still down."""
+    ``watch()`` is called after each move, with the mouse still down.
+
+    With ``until``, the hand goes on moving (back and forth over the same ``steps``) until
+    ``until()`` is true, as a user's drag lasts as long as it lasts: on a loaded machine the
+    previews it waits for come more slowly, never fewer per second of dragging. A hang
+    guard of 50 sweeps stops it.
+    """
     box = handle.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    for step in range(1, steps + 1):
-        page.mouse.move(x + step * dx, y)
-        if watch is not None:
-            watch()
+    half = steps // 2
+    # Out to ``steps``, then back and forth between it and half-way: the hand never
+    # returns to where it started (the released value always differs).
+    sweeps = [range(1, steps + 1)] + [
+        range(steps - 1, half - 1, -1) if n % 2 else range(half + 1, steps + 1)
+        for n in range(1, 50 if until is not None else 1)
+    ]
+    for offsets in sweeps:
+        for offset in offsets:
+            page.mouse.move(x + offset * dx, y)
+            if watch is not None:
+                watch()
+        if until is None or until():
+            break
     page.mouse.up()
 
 
@@ -66,7 +82,8 @@ def test_a_dragged_slider_shows_previews_and_renders_the_value_it_stops_at(
         badges.add(page.locator(".job-state").first.get_attribute("data-state"))
 
     # The handle is held down all along: a browser sends values, never a release.
-    drag(page, slider_handle(page, "c (real)"), steps=12, dx=2, watch=watch)
+    handle = slider_handle(page, "c (real)")
+    drag(page, handle, steps=12, dx=2, watch=watch, until=lambda: wire.previews(start) >= 3)
     during = wire.previews(start)
     final = wait_url(page, lambda c: c.c_real != LIGHT.c_real, "the released value")
     wait_text(page, ".job-history", final.summary())
