@@ -130,13 +130,8 @@ class ApiJobs:
         if requester is not None:
             self._requesters.setdefault(job.key, set()).add(requester)
         self._holders.setdefault(job.key, set()).add(holder)
-        known = self._jobs.get(job.key)
-        self._jobs[job.key] = job
+        self._put(job)
         self._jobs.move_to_end(job.key)
-        if job.done:
-            self._ended(job)
-        elif known is not job:
-            job.when_final(self._ended)
         while len(self._jobs) > KEPT:
             key, _ = self._jobs.popitem(last=False)
             self._requesters.pop(key, None)
@@ -145,11 +140,15 @@ class ApiJobs:
     def replace(self, job: Job) -> None:
         """Remember ``job`` for its key in place of the one known (asked for again)."""
         if job.key in self._jobs:
-            self._jobs[job.key] = job
-            if job.done:
-                self._ended(job)
-            else:
-                job.when_final(self._ended)
+            self._put(job)
+
+    def _put(self, job: Job) -> None:
+        known = self._jobs.get(job.key)
+        self._jobs[job.key] = job
+        if job.done:
+            self._ended(job)
+        elif known is not job:
+            job.when_final(self._ended)
 
     def _ended(self, job: Job) -> None:
         # Swapped in for the job as it ends, if the API still remembers it.

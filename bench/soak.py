@@ -231,22 +231,21 @@ def api_client(server: SoakServer, seed: int, stop: threading.Event, ledger: Led
 
 # -- the browser --------------------------------------------------------------------------------
 class Session:
-    """One user's tab: watched for errors, changing its view now and then."""
+    """One user's tab: watched for errors, changing its view now and then, from an
+    ``address`` of its own (see SERVE_FLAGS)."""
 
-    def __init__(self, browser, server: SoakServer, ledger: Ledger, rng, name: str, reopens):
+    def __init__(
+        self, browser, server: SoakServer, ledger: Ledger, rng, name: str, reopens, address: str
+    ):
         self.browser, self.server, self.ledger = browser, server, ledger
-        self.rng, self.name, self.reopens = rng, name, reopens
+        self.rng, self.name, self.reopens, self.address = rng, name, reopens, address
         self.tab: Tab | None = None
         self.next_at = 0.0
 
     def open(self, config: dict) -> None:
         self.tab = Tab(self.browser, self.server)
         self.tab.context.set_default_timeout(90_000)
-        # A user of its own: its own address (see SERVE_FLAGS).
-        number = int(self.name.rsplit(" ", 1)[-1])
-        offset = 100 if self.name.startswith("probe") else 0
-        address = f"10.8.0.{1 + offset + number}"
-        self.tab.context.set_extra_http_headers({"X-Forwarded-For": address})
+        self.tab.context.set_extra_http_headers({"X-Forwarded-For": self.address})
         page = self.tab.page
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.ledger.error(f"{self.name} page", str(exc)))
@@ -338,7 +337,9 @@ def light_probe(browser, server: SoakServer, client, ledger: Ledger, n: int) -> 
     """A fresh page's light 256x256 view (a view no one asked for before): navigation to
     its first tile drawn and to its full frame; then a light frame through the API."""
     config = {**SMALL, "c_imag": round(SMALL["c_imag"] + n * 1e-4, 6)}
-    probe = Session(browser, server, ledger, random.Random(n), f"probe {n}", reopens=False)
+    probe = Session(
+        browser, server, ledger, random.Random(n), f"probe {n}", False, f"10.8.1.{n + 1}"
+    )
     fig = {"first_px": None, "full": None}
     try:
         probe.open(config)
@@ -479,7 +480,7 @@ def soak(args, browser, server, client, ledger: Ledger, samples: list, quit: thr
     ]  # fmt: skip
     sessions = [
         Session(browser, server, ledger, random.Random(args.seed * 100 + n), f"session {n}",
-                reopens=n % 3 == 1)
+                reopens=n % 3 == 1, address=f"10.8.0.{n + 1}")
         for n in range(args.sessions)
     ]  # fmt: skip
     loaded = []

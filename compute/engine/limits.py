@@ -267,6 +267,15 @@ class Ledger:
             accounts.append((ANONYMOUS, self._pool))
         return accounts
 
+    def _current(self, payer: str, now: float) -> list[tuple[_Account, Limits, _Words]]:
+        # The accounts a request of payer's is checked against, their window expired.
+        current = []
+        for name, limits in self._accounts_of(payer):
+            account = self._account(name)
+            self._expire(account, now)
+            current.append((account, limits, _POOL_WORDS if name == ANONYMOUS else _PAYER_WORDS))
+        return current
+
     def usage(self, payer: str) -> dict:
         """The payer's jobs and background jobs in flight and the cost of its last minute
         (under the cost unit's name); :data:`ANONYMOUS`: the anonymous pool's."""
@@ -292,10 +301,7 @@ class Ledger:
             If the work would go over one of the payer's caps, or the anonymous pool's.
         """
         now = self._clock()
-        for name, limits in self._accounts_of(payer):
-            account = self._account(name)
-            self._expire(account, now)
-            words = _POOL_WORDS if name == ANONYMOUS else _PAYER_WORDS
+        for account, limits, words in self._current(payer, now):
             _check_jobs(account, limits, background, replacing, words)
             _check_cost(account, limits, cost, now, words)
 
@@ -309,14 +315,11 @@ class Ledger:
             If the cost would go over the payer's cost cap, or the anonymous pool's.
         """
         now = self._clock()
-        accounts = self._accounts_of(payer)
-        for name, limits in accounts:
-            account = self._account(name)
-            self._expire(account, now)
-            words = _POOL_WORDS if name == ANONYMOUS else _PAYER_WORDS
+        accounts = self._current(payer, now)
+        for account, limits, words in accounts:
             _check_cost(account, limits, cost, now, words)
-        for name, _ in accounts:
-            self._account(name).spent.append([now, float(cost), _no_job])
+        for account, _, _ in accounts:
+            account.spent.append([now, float(cost), _no_job])
 
     def refund(self, job) -> None:
         """Give back what ``job`` was charged: it found its result without computing (in a

@@ -28,7 +28,6 @@ a larger ``max_iter``, previews at depth.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 
@@ -43,9 +42,9 @@ from ..engine.reports import report_started
 from ..engine.schema import from_json, json_schema
 from ..engine.store import MISSING
 from ..engine.work import Work
-from .colour import COLORMAPS, NORMALIZATIONS, to_png
+from .colour import COLORMAPS, NORMALIZATIONS
 from .config import Count
-from .frame import ENCODE_COST, display
+from .frame import ENCODE_COST, encode_frame
 from .kernels import ESCAPE_RADIUS, KERNEL_VERSION, smooth
 from .perturbation import escape_deep, pixel_offsets, view_scale
 from .reference import Orbit, ReferenceState, extend, precision_bits
@@ -242,16 +241,11 @@ class DeepFrameWork(Work):
     @classmethod
     def encode(cls, job: DeepFrameJob, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
         """The frame as a PNG (colours from the query, else the view's) or ``.npy``."""
-        if fmt == "npy":
-            buffer = io.BytesIO()
-            np.save(buffer, job.frame, allow_pickle=False)
-            return "application/octet-stream", buffer.getvalue()
-        colormap, normalization = display(options, job.view)
-        return "image/png", to_png(job.frame, colormap, normalization)
+        return encode_frame(job.frame, fmt, options, job.view)
 
     @classmethod
     def encode_cost(cls, job: DeepFrameJob, fmt: str) -> float:
-        return job.view.width * job.view.height * ENCODE_COST[fmt]
+        return job.frame.size * ENCODE_COST[fmt]
 
     @property
     def codec(self) -> Codec:

@@ -184,16 +184,11 @@ class FrameWork(Work):
     def encode(cls, job: FrameJob, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
         """The frame as a PNG (``colormap`` and ``normalization`` from the query, else
         the config's: recoloured, no task) or as ``.npy`` values."""
-        if fmt == "npy":
-            buffer = io.BytesIO()
-            np.save(buffer, job.frame, allow_pickle=False)
-            return "application/octet-stream", buffer.getvalue()
-        colormap, normalization = display(options, job.config)
-        return "image/png", to_png(job.frame, colormap, normalization)
+        return encode_frame(job.frame, fmt, options, job.config)
 
     @classmethod
     def encode_cost(cls, job: FrameJob, fmt: str) -> float:
-        return job.config.width * job.config.height * ENCODE_COST[fmt]
+        return job.frame.size * ENCODE_COST[fmt]
 
     @property
     def codec(self) -> Codec | None:
@@ -219,6 +214,23 @@ class FrameWork(Work):
 #: (a 1024x1024 frame at max_iter 256: 0.055 s to render, 0.19 s to colour and
 #: compress as PNG, 0.0065 s to write as .npy).
 ENCODE_COST = {"png": 1000.0, "npy": 32.0}
+
+
+def encode_frame(frame: np.ndarray, fmt: str, options: dict[str, str], shown) -> tuple[str, bytes]:
+    """A frame's values as a PNG (``colormap`` and ``normalization`` from ``options``, else
+    ``shown``'s: recoloured, no task) or as ``.npy``: what a frame kind's ``encode`` serves.
+
+    Raises
+    ------
+    ValueError
+        For a colormap or normalisation that does not exist.
+    """
+    if fmt == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, frame, allow_pickle=False)
+        return "application/octet-stream", buffer.getvalue()
+    colormap, normalization = display(options, shown)
+    return "image/png", to_png(frame, colormap, normalization)
 
 
 def display(options: dict[str, str], config: FractalConfig | None = None) -> tuple[str, str]:

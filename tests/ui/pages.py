@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import io
 import json
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 
 import numpy as np
@@ -14,7 +17,7 @@ from PIL import Image
 # benchmarks and every layer's tests, live in the packages; these tests import them from
 # here too.
 from components.testing import open_dashboard, panel_cdn_from_package  # noqa: F401 (re-exported)
-from compute.engine.testing import wait_until  # noqa: F401 (re-exported)
+from compute.engine.testing import wait_until
 from compute.fractal import FractalConfig
 
 
@@ -233,3 +236,50 @@ def log_in(page, app, user: str) -> None:
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("button[type=submit]").click()
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+# -- the HTTP API ---------------------------------------------------------------------------------
+def js(app, method: str, path: str, body=None, raw: bytes | None = None, **headers):
+    """``(status, JSON body)`` of one API request (JSON ``body`` or ``raw`` bytes, more
+    ``headers``); the answer must be JSON, errors included."""
+    status, answered, data = app.request(method, path, body, raw, headers=headers)
+    assert answered["Content-Type"].startswith("application/json"), data[:200]
+    return status, json.loads(data)
+
+
+def token(value: str) -> dict:
+    """The header an anonymous client lets go of its job with (``js(..., **token(t))``)."""
+    return {"X-Job-Token": value}
+
+
+def finished(app, job_id: str, limit: float = 120.0) -> dict:
+    """The job ``job_id`` as the API describes it once it has ended."""
+
+    def ended() -> dict | None:
+        status, job = js(app, "GET", f"/api/jobs/{job_id}")
+        assert status == 200
+        return job if job["state"] in ("done", "cached", "failed", "cancelled") else None
+
+    return wait_until(ended, f"job {job_id} to finish", limit=limit)
+
+
+def logged_in(app, user: str):
+    """An opener holding ``user``'s login cookie (Panel's login form), and the base URL."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = app.url.rsplit("/", 1)[0]
+    form = urlencode({"username": user, "password": PASSWORD}).encode()
+    opener.open(base + "/login", data=form, timeout=60).close()
+    return opener, base
+
+
+def as_user(opener, base: str, method: str, path: str, body=None):
+    """``(status, JSON body)`` of one API request with a :func:`logged_in` opener."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with opener.open(request, timeout=60) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

@@ -4,7 +4,6 @@ tasks says what the cluster did."""
 
 from __future__ import annotations
 
-import http.cookiejar
 import io
 import json
 import urllib.error
@@ -13,7 +12,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from pages import PASSWORD, wait_until
+from pages import PASSWORD, as_user, finished, js, logged_in, token
 from PIL import Image
 
 from components.testing import AppServer
@@ -23,24 +22,6 @@ from compute.fractal.video import probe
 pytestmark = [pytest.mark.cluster]
 
 LIGHT = {"max_iter": 120, "width": 192, "height": 128, "c_real": -0.75, "c_imag": 0.11}
-
-
-def js(app, method, path, body=None, raw=None, token=None):
-    headers = {} if token is None else {"X-Job-Token": token}
-    status, headers, data = app.request(method, path, body, raw, headers=headers)
-    assert headers["Content-Type"].startswith("application/json"), data[:200]
-    return status, json.loads(data)
-
-
-def finished(app, job_id: str, limit: float = 120.0) -> dict:
-    """The job ``job_id`` as the API describes it once it has ended."""
-
-    def ended() -> dict | None:
-        status, job = js(app, "GET", f"/api/jobs/{job_id}")
-        assert status == 200
-        return job if job["state"] in ("done", "cached", "failed", "cancelled") else None
-
-    return wait_until(ended, f"job {job_id} to finish", limit=limit)
 
 
 def test_a_frame_job_is_computed_once_and_its_result_decodes(api_app, counter):
@@ -82,7 +63,7 @@ def test_frame_png_waits_for_its_frame_or_answers_202(api_app):
     assert answer["links"]["self"] == f"/api/jobs/{answer['id']}"
     # Without authentication, letting go of it takes the token it came with.
     assert js(api_app, "DELETE", f"/api/jobs/{answer['id']}")[0] == 403
-    status, deleted = js(api_app, "DELETE", f"/api/jobs/{answer['id']}", token=answer["token"])
+    status, deleted = js(api_app, "DELETE", f"/api/jobs/{answer['id']}", **token(answer["token"]))
     assert (status, deleted["state"]) == (200, "cancelled")
 
 
@@ -164,8 +145,8 @@ def test_a_client_over_its_cap_gets_429(api_app):
     else:
         raise AssertionError("nine heavy jobs in flight were never refused")
     assert len(ids) >= 1
-    for job_id, token in ids:
-        assert js(api_app, "DELETE", f"/api/jobs/{job_id}", token=token)[0] == 200
+    for job_id, held in ids:
+        assert js(api_app, "DELETE", f"/api/jobs/{job_id}", **token(held))[0] == 200
 
 
 @pytest.fixture(scope="module")
@@ -183,11 +164,7 @@ def test_with_authentication_the_api_wants_a_user(auth_app):
         status, answer = js(auth_app, method, path, {"kind": "frame", "params": LIGHT})
         assert (status, answer["error"]) == (401, "Authentication required."), path
     # Logged in through Panel's own login form, the API answers.
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    base = auth_app.url.rsplit("/", 1)[0]
-    form = urllib.parse.urlencode({"username": "ann", "password": PASSWORD}).encode()
-    opener.open(base + "/login", data=form, timeout=60).close()
+    opener, base = logged_in(auth_app, "ann")
     request = urllib.request.Request(
         base + "/api/jobs",
         data=json.dumps({"kind": "frame", "params": LIGHT}).encode(),
@@ -197,27 +174,6 @@ def test_with_authentication_the_api_wants_a_user(auth_app):
         assert answer.status == 202
     with opener.open(base + "/api/jobs", timeout=60) as answer:
         assert [j["id"] for j in json.load(answer)["jobs"]] == [FractalConfig(**LIGHT).key]
-
-
-def logged_in(app, user: str):
-    """An opener holding ``user``'s login cookie (Panel's login form)."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    base = app.url.rsplit("/", 1)[0]
-    form = urllib.parse.urlencode({"username": user, "password": PASSWORD}).encode()
-    opener.open(base + "/login", data=form, timeout=60).close()
-    return opener, base
-
-
-def as_user(opener, base, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with opener.open(request, timeout=60) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
 
 
 def test_a_job_another_client_wants_is_not_deleted(auth_app):

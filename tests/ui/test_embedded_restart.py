@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from urllib.parse import urlencode
 
 import psutil
 import pytest
-from pages import link, set_max_iter, wait_state, wait_text, wait_until, wait_url
+from pages import js, link, set_max_iter, wait_state, wait_text, wait_until, wait_url
 from PIL import Image
 
 from components.testing import AppServer
@@ -33,12 +32,6 @@ def embedded_app(tmp_path_factory):
     yield from AppServer.running(
         tmp_path_factory.mktemp("embedded-app"), name="embedded", args=("--plugins", "api")
     )
-
-
-def js(app, method, path, body=None):
-    status, headers, data = app.request(method, path, body)
-    assert headers["Content-Type"].startswith("application/json"), data[:200]
-    return status, json.loads(data)
 
 
 def ready(app) -> bool:

@@ -19,8 +19,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from pages import PASSWORD, link, log_in, view_of, wait_state, wait_text
-from test_api import as_user, finished, logged_in
+from pages import (
+    PASSWORD,
+    as_user,
+    finished,
+    js,
+    link,
+    log_in,
+    logged_in,
+    token,
+    view_of,
+    wait_state,
+    wait_text,
+)
 
 from components.testing import AppServer, free_port
 from compute.fractal.testing import heavy
@@ -57,12 +68,6 @@ def open_app(tmp_path_factory, dask_cli_cluster):
 
 def call(app, method, path, body=None, raw=None, **headers):
     return app.request(method, path, body, raw, headers=headers)
-
-
-def js(app, method, path, body=None, raw=None, **headers):
-    status, answered, data = call(app, method, path, body, raw, **headers)
-    assert answered["Content-Type"].startswith("application/json"), data[:200]
-    return status, json.loads(data)
 
 
 # -- reads by requesters only ---------------------------------------------------------------------
@@ -265,11 +270,11 @@ def test_anonymous_clients_let_go_only_of_their_own_holds(open_app):
     status, answer = js(open_app, "DELETE", path, **address)
     assert status == 403
     assert "X-Job-Token" in answer["error"]
-    status, answer = js(open_app, "DELETE", path, **address, **{"X-Job-Token": "guessed"})
+    status, answer = js(open_app, "DELETE", path, **address, **token("guessed"))
     assert status == 403
-    status, answer = js(open_app, "DELETE", path, **address, **{"X-Job-Token": second["token"]})
+    status, answer = js(open_app, "DELETE", path, **address, **token(second["token"]))
     assert (status, answer["error"]) == (409, "Another client still wants this job: it goes on.")
-    status, answer = js(open_app, "DELETE", path, **address, **{"X-Job-Token": first["token"]})
+    status, answer = js(open_app, "DELETE", path, **address, **token(first["token"]))
     assert (status, answer["state"]) == (200, "cancelled")
 
 
@@ -285,8 +290,7 @@ def test_new_addresses_draw_on_one_anonymous_pool(open_app):
             refused = answer
             break
         assert status == 202, answer
-        token = {"X-Job-Token": answer["token"]}
-        js(open_app, "DELETE", f"/api/jobs/{answer['id']}", **address, **token)
+        js(open_app, "DELETE", f"/api/jobs/{answer['id']}", **address, **token(answer["token"]))
     assert refused is not None
     assert n <= POOL
     assert refused["error"].startswith("Anonymous users together asked for"), refused

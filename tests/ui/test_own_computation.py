@@ -5,10 +5,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from pages import deep_text, wait_state, wait_text
+from pages import deep_text, js, wait_state, wait_text
 
 import pricing
 from components.testing import AppServer
@@ -30,31 +28,23 @@ def pricer(tmp_path_factory, dask_cli_cluster):
     )
 
 
-def answer(app, method, path, body=None):
-    status, headers, data = app.request(method, path, body)
-    assert headers["Content-Type"].startswith("application/json"), data[:200]
-    return status, json.loads(data)
-
-
 def test_the_api_prices_the_option_and_the_page_shows_it_from_the_cache(pricer, tabs):
-    status, kinds = answer(pricer, "GET", "/api/kinds")
+    status, kinds = js(pricer, "GET", "/api/kinds")
     assert status == 200
     option = next(k for k in kinds["kinds"] if k["kind"] == "option")
     assert option["parameters"]["properties"]["batches"]["maximum"] == 256
     assert option["formats"] == ["json"]
-    status, job = answer(pricer, "POST", "/api/jobs", {"kind": "option", "params": DEFAULTS})
+    status, job = js(pricer, "POST", "/api/jobs", {"kind": "option", "params": DEFAULTS})
     assert status == 202
     assert job["id"] == pricing.OptionPrice().key
-    status, result = answer(pricer, "GET", f"/api/jobs/{job['id']}/result?wait=30")
+    status, result = js(pricer, "GET", f"/api/jobs/{job['id']}/result?wait=30")
     assert status == 200
     assert result["paths"] == DEFAULTS["batches"] * DEFAULTS["paths"]
     assert abs(result["price"] - result["exact"]) < 4 * result["stderr"]
-    status, described = answer(pricer, "GET", f"/api/jobs/{job['id']}")
+    status, described = js(pricer, "GET", f"/api/jobs/{job['id']}")
     assert (described["kind"], described["parts_done"]) == ("option", DEFAULTS["batches"])
     # Bad parameters are named, as for any kind.
-    status, refused = answer(
-        pricer, "POST", "/api/jobs", {"kind": "option", "params": {"batches": 0}}
-    )
+    status, refused = js(pricer, "POST", "/api/jobs", {"kind": "option", "params": {"batches": 0}})
     assert status == 400
     assert "batches" in refused["error"]
 
