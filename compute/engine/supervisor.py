@@ -446,14 +446,18 @@ class EmbeddedCluster:
                 self.start()
         except Exception as exc:
             logger.exception("starting the local cluster failed")
-            self._starting.set_exception(exc)
+            if not self._starting.done():
+                self._starting.set_exception(exc)
         else:
-            self._starting.set_result(None)
+            if not self._starting.done():
+                self._starting.set_result(None)
 
     async def prestarted(self) -> None:
         """Wait for a :meth:`prestart` under way; raise what it raised."""
         if self._starting is not None and not self._starting.done():
-            await asyncio.wrap_future(self._starting)
+            # Shielded: a waiter cancelled (a closed session) would otherwise cancel the
+            # shared future, which every later waiter then finds cancelled.
+            await asyncio.shield(asyncio.wrap_future(self._starting))
 
     def _serving(self) -> bool:
         # A cluster lost while this process shuts down (its loop stopped: a SIGTERM to
