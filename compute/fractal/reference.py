@@ -162,10 +162,17 @@ class Orbit:
 
     @staticmethod
     def join(chunks) -> Orbit:
-        """One orbit from consecutive chunks (as :func:`extend` returns them)."""
-        chunks = list(chunks)
-        if not chunks:
+        """One orbit from consecutive chunks (as :func:`extend` returns them); the empty
+        chunks that a chain of a fixed length computes after its orbit escaped end it."""
+        given, chunks = list(chunks), []
+        if not given:
             raise ValueError("no chunks to join")
+        for chunk in given:
+            if chunks and chunks[-1].escaped:
+                if len(chunk):
+                    raise ValueError("chunks are not consecutive: values after the escape")
+                continue
+            chunks.append(chunk)
         for before, after in itertools.pairwise(chunks):
             if before.start + len(before) != after.start or before.escaped:
                 raise ValueError("chunks are not consecutive")

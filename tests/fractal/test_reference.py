@@ -92,3 +92,19 @@ def test_bad_input_is_refused():
         ReferenceState.start("nan", "0", 100)
     with pytest.raises(ValueError, match="consecutive"):
         Orbit.join([Orbit(0, np.zeros(2), np.zeros(2)), Orbit(3, np.zeros(1), np.zeros(1))])
+
+
+def test_a_chain_of_fixed_length_joins_when_its_orbit_escapes_early():
+    # A cluster computes a fixed number of chunks: those after the escape are empty.
+    state = ReferenceState.start("0.5", "0.6", 144)  # escapes within a few iterations
+    chunks = []
+    for _ in range(3):
+        state, chunk = extend(state, 10)
+        chunks.append(chunk)
+    assert chunks[0].escaped
+    assert (len(chunks[1]), len(chunks[2])) == (0, 0)
+    joined = Orbit.join(chunks)
+    assert joined.escaped
+    assert len(joined) == len(chunks[0])
+    with pytest.raises(ValueError, match="after the escape"):
+        Orbit.join([chunks[0], Orbit(len(chunks[0]), np.zeros(1), np.zeros(1))])
