@@ -1,9 +1,9 @@
 """``GET /api/frame.png?<the app's URL query>``: the picture of a view in one call.
 
 The app's own link, as an image: the same parameters by the same names (values as
-JSON, selector names as text), with ``format`` (``png``, the default, or ``npy``) and
-``wait`` (seconds, default 10, at most 30). It waits for the frame, then answers ``202``
-with the job's links if it is not ready.
+JSON, selector names and the view's decimals as text), with ``format`` (``png``, the
+default, or ``npy``) and ``wait`` (seconds, default 10, at most 30). It waits for the
+frame, then answers ``202`` with the job's links if it is not ready.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from compute.fractal import FrameWork
+from compute.fractal.config import VIEW_PARAMS
 from compute.fractal.frame import display
 
 from .base import ApiError
@@ -21,12 +22,16 @@ NOT_THE_VIEW = ("colormap", "normalization", "wait", "format")
 
 
 def query_params(arguments: dict) -> dict:
-    """A URL query's view parameters as JSON values (selector names stay text)."""
+    """A URL query's view parameters as JSON values (selector names and the view's
+    decimals stay text)."""
     params = {}
     for name, raw in arguments.items():
         if name in NOT_THE_VIEW:
             continue
         text = raw[-1].decode(errors="replace")
+        if name in VIEW_PARAMS:
+            params[name] = text
+            continue
         try:
             params[name] = json.loads(text)
         except ValueError:

@@ -50,7 +50,7 @@ _EXPORTS = {
     "fractal_connection": "compute.fractal.setup",
     "fractal_engine": "compute.fractal.setup",
     "Tile": "compute.fractal.tiles",
-    "render": "compute.fractal.tiles",
+    "render": "compute.fractal.frame",
     "split": "compute.fractal.tiles",
 }
 

@@ -8,6 +8,8 @@ import panel as pn
 import param
 
 from compute.fractal import FractalConfig
+from compute.fractal.config import MAX_ITER
+from compute.fractal.viewport import auto_max_iter
 
 
 class FractalControls(pn.viewable.Viewer):
@@ -30,6 +32,11 @@ class FractalControls(pn.viewable.Viewer):
         doc="Values of the sliders as they are dragged, by parameter name (not yet released).",
     )
     refused = param.String(default="", doc="Why the last value typed was not applied.")
+    auto_iterations = param.Boolean(
+        default=True,
+        doc="Zooming sets max_iter from the depth (it grows as the view deepens; a pan keeps "
+        "it); moving the slider turns this off.",
+    )
 
     def __init__(self, **params):
         if "config" not in params:
@@ -54,6 +61,9 @@ class FractalControls(pn.viewable.Viewer):
         self._normalization = pn.widgets.RadioButtonGroup.from_param(
             p.normalization, color="primary", variant="outline", name="Normalisation"
         )
+        self._auto = pn.widgets.Checkbox.from_param(
+            self.param.auto_iterations, name="Iterations follow the depth"
+        )
         self._reset = pn.widgets.Button.from_param(
             self.param.reset, name="Reset view", color="light"
         )
@@ -73,6 +83,7 @@ class FractalControls(pn.viewable.Viewer):
             self._c_real,
             self._c_imag,
             self._max_iter,
+            self._auto,
             pn.Row(self._width, self._height),
             pn.pane.Alert(
                 self.param.refused,
@@ -117,7 +128,15 @@ class FractalControls(pn.viewable.Viewer):
         else:
             self.refused = ""
 
+    @staticmethod
+    def iterations_at(span: str) -> int:
+        """The automatic ``max_iter`` of a view ``span`` wide."""
+        return min(auto_max_iter(span), MAX_ITER)
+
     def _dragged(self, name: str, value) -> None:
+        if value is None:  # an emptied box: nothing to preview, and the config keeps its own
+            self.refused = f"{name} not changed: it needs a number."
+            return
         # A value the config already holds is a release or an echo, not a drag.
         if value != getattr(self.config, name):
             self.live = {**self.live, name: value}
@@ -126,18 +145,18 @@ class FractalControls(pn.viewable.Viewer):
 
     def _released(self, *events) -> None:
         names = {e.name for e in events}
+        if "max_iter" in names and self.config.max_iter != self.iterations_at(self.config.span):
+            self.auto_iterations = False  # a chosen value, not the depth's
         if names & set(self.live):
             self.live = {k: v for k, v in self.live.items() if k not in names}
 
-    @param.depends("config.x_range", "config.y_range")
+    @param.depends("config.center_real", "config.center_imag", "config.span")
     def _viewport(self) -> str:
-        (x0, x1), (y0, y1) = self.config.x_range, self.config.y_range
-        default = FractalConfig.param.x_range.default
-        zoom = (default[1] - default[0]) / (x1 - x0)
-        return (
-            f"**Viewport** Re [{x0:.6g}, {x1:.6g}], Im [{y0:.6g}, {y1:.6g}], "
-            f"zoom {zoom:.3g}x. Drag to pan, scroll or box-select to zoom."
-        )
+        try:
+            where = self.config.viewport.describe()
+        except ValueError:  # a value being edited; the config says what is wrong
+            where = "(invalid)"
+        return f"**Viewport** {where}. Drag to pan, scroll or box-select to zoom."
 
     def __panel__(self):
         return self._layout

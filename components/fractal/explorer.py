@@ -14,16 +14,24 @@ from panel.io.document import hold
 
 from compute.engine import Engine, Job
 from compute.fractal import COMPUTE_PARAMS, DISPLAY_PARAMS, FractalConfig, MovieSpec, to_png
+from compute.fractal.config import VIEW_PARAMS
 from compute.fractal.session import RenderSession
+from compute.fractal.viewport import Viewport
 
 from ..jobs import DaskDashboard, EngineWatch, JobHistory, JobStatus
 from ..wiring import current_user, forget_session, process_engine, served_document, session_payer
 from . import link
 from .controls import FractalControls
 from .movies import MovieStudio
-from .view import FractalView
+from .view import FractalView, home, placement
 
 logger = logging.getLogger(__name__)
+
+
+#: The plot is recentred on the view when the view's span, in the plot's units, leaves
+#: this range (or its centre lies beyond the largest): float64 keeps about 16 digits, and
+#: a gesture's box then keeps 10 or more of them.
+RECENTRE = (1e-3, 1e3)
 
 
 def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
@@ -31,6 +39,13 @@ def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
     # of the frame is the same view, not a new frame to compute.
     half = (wanted[1] - wanted[0]) / pixels / 2
     return any(abs(s - w) >= half for s, w in zip(shown, wanted, strict=True))
+
+
+def _box(config: FractalConfig, origin: Viewport) -> tuple[tuple[float, float], ...]:
+    # config's view in the plot's units around origin.
+    x, y, scale = placement(config.viewport, origin)
+    aspect = config.height / config.width
+    return (x - scale / 2, x + scale / 2), (y - scale * aspect / 2, y + scale * aspect / 2)
 
 
 def _close_session(session_context, explorer_ref=None) -> None:
@@ -90,6 +105,7 @@ class FractalExplorer(pn.viewable.Viewer):
         class_=RenderSession, constant=True, doc="The render session (the policy)."
     )
     link_note = param.String(default="", doc="What was wrong with the link, if anything.")
+    _read_link = ""
 
     def __init__(self, **params):
         params.setdefault("config", FractalConfig())
@@ -104,13 +120,20 @@ class FractalExplorer(pn.viewable.Viewer):
             # Read here, not by Panel's sync: its parser raises on some values and drops
             # others silently; this way every bad value is named in link_note.
             self.link_note = link.read(location, self.config)
-            location.sync(self.config, list(link.LINK_PARAMS), on_error=self._url_error)
+            # The browser sends its own address as the page connects, after this: the
+            # link as read (its bad or old values replaced) is written again on load.
+            self._read_link = location.search
+            link.sync(location, self.config, lambda note: setattr(self, "link_note", note))
             # A link whose values are each valid but together over budget is refused when
             # the first job is asked for, with the message saying what to lower.
         self.controls = FractalControls(config=self.config)
+        aspect = self.config.height / self.config.width
+        x_range, y_range = home(aspect)
         self.view = FractalView(
-            x_range=self.config.x_range,
-            y_range=self.config.y_range,
+            origin=self.config.viewport,
+            aspect=aspect,
+            x_range=x_range,
+            y_range=y_range,
             colormap=self.config.colormap,
         )
         self.status = JobStatus()
@@ -273,6 +296,9 @@ class FractalExplorer(pn.viewable.Viewer):
         """
         if self.watch.state != "stopped":
             return
+        location = link.page_location() if self.sync_url else None
+        if location is not None and location.search != self._read_link:
+            location.search = self._read_link
         self.watch.start()
         pn.state.execute(self.render)
         pn.state.execute(self.movies.watch)
@@ -323,20 +349,46 @@ class FractalExplorer(pn.viewable.Viewer):
 
     def reset_view(self) -> None:
         """Return to the default viewport."""
-        self.config.param.update(
-            x_range=FractalConfig.param.x_range.default,
-            y_range=FractalConfig.param.y_range.default,
-        )
+        defaults = {name: FractalConfig.param[name].default for name in VIEW_PARAMS}
+        self.move_to(Viewport(**defaults))
+
+    def move_to(self, viewport: Viewport) -> None:
+        """Show ``viewport`` (iterations following its depth if the controls say so)."""
+        try:
+            self.config.param.update(**self._view_values(viewport))
+        except ValueError as exc:
+            self.session.refuse(exc)
+
+    def _view_values(self, viewport: Viewport) -> dict:
+        values = viewport.to_dict()
+        # A zoom sets the iterations the new depth needs; a pan keeps them.
+        if self.controls.auto_iterations and viewport.span != self.config.span:
+            values["max_iter"] = self.controls.iterations_at(viewport.span)
+        return values
 
     # -- watchers: parameters in, a call into the session ---------------------------------------
     def _compute_changed(self, *events) -> None:
         names = {e.name for e in events}
         config = self.config
-        if names & {"x_range", "y_range"} and (
-            self.view.x_range != config.x_range or self.view.y_range != config.y_range
-        ):
-            self.view.set_viewport(config.x_range, config.y_range)
+        if names & {*VIEW_PARAMS, "width", "height"}:
+            try:
+                config.validate()  # the view's canonical strings (a link, a notebook)
+            except ValueError:
+                pass  # refused by the session, which says why
+            else:
+                self._place_view(config)
         self.session.request(config)
+
+    def _place_view(self, config: FractalConfig) -> None:
+        view, aspect = self.view, config.height / config.width
+        view.locate(config.viewport)
+        x, y, scale = placement(config.viewport, view.origin)
+        lo, hi = RECENTRE
+        if aspect != view.aspect or not (lo <= scale <= hi and max(abs(x), abs(y)) <= hi):
+            view.recentre(config.viewport, aspect)
+        elif self._differs(view.x_range, view.y_range):
+            # Not where the plot is (a restored row, a link, a notebook): move the axes.
+            view.set_viewport(*_box(config, view.origin))
 
     def _dragged(self, event) -> None:
         logger.info("dragged %s config %s %s", event.new, self.config.c_real, self.config.max_iter)
@@ -346,8 +398,9 @@ class FractalExplorer(pn.viewable.Viewer):
     def _panned(self, event) -> None:
         if event.new is None or not self._differs(*event.new):
             return
-        x_range, y_range = event.new
-        self._explore(x_range=x_range, y_range=y_range)
+        viewport = self._gestured(*event.new)
+        if viewport is not None:
+            self._explore(**self._view_values(viewport))
 
     def _explore(self, **changes) -> None:
         try:
@@ -360,16 +413,22 @@ class FractalExplorer(pn.viewable.Viewer):
     def _zoomed(self, *_events) -> None:
         view = self.view
         if self._differs(view.x_range, view.y_range):
-            try:
-                self.config.param.update(x_range=view.x_range, y_range=view.y_range)
-            except ValueError as exc:
-                self.session.refuse(exc)
+            viewport = self._gestured(view.x_range, view.y_range)
+            if viewport is not None:
+                self.move_to(viewport)
+
+    def _gestured(self, x_range, y_range) -> Viewport | None:
+        # The view of a box the user left the plot at, exactly (refused: said, None).
+        try:
+            return self.view.origin.recentre(*x_range, *y_range)
+        except ValueError as exc:  # beyond the deepest span, wider than the plane
+            self.session.refuse(exc)
+            return None
 
     def _differs(self, x_range, y_range) -> bool:
         config = self.config
-        return _moved(x_range, config.x_range, config.width) or _moved(
-            y_range, config.y_range, config.height
-        )
+        wanted_x, wanted_y = _box(config, self.view.origin)
+        return _moved(x_range, wanted_x, config.width) or _moved(y_range, wanted_y, config.height)
 
     def _display_changed(self, *events) -> None:
         for event in events:
@@ -443,15 +502,6 @@ class FractalExplorer(pn.viewable.Viewer):
             if duration is None:  # errors stay until dismissed
                 duration = 4000 if kind != "error" else 0
             getattr(notifications, kind)(text, duration=duration)
-
-    def _url_error(self, mapped: dict) -> None:
-        # A change of the link after the page loaded (back, forward) that Panel could not
-        # apply at once: each value on its own, the bad ones named.
-        note = link.apply(self.config, {name: (v, repr(v)) for name, v in mapped.items()})
-        if note:
-            self.link_note = note
-            # Put what is really shown back in the link, so that sharing it shares that.
-            pn.state.location.update_query(**{n: link.text(self.config, n) for n in mapped})
 
     def _png(self):
         job = self.job

@@ -153,8 +153,8 @@ class MovieStudio(pn.viewable.Viewer):
         start = self.start
         if start is None:
             start = end.copy(
-                x_range=FractalConfig.param.x_range.default,
-                y_range=FractalConfig.param.y_range.default,
+                **{n: FractalConfig.param[n].default for n in ("center_real", "center_imag")},
+                span=FractalConfig.param.span.default,
                 max_iter=min(end.max_iter, 200),
             )
         scale = self.edge / max(end.width, end.height)

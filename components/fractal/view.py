@@ -1,9 +1,18 @@
-"""The image: tiles drawn into a Bokeh figure as they stream, zoomed and panned by mouse."""
+"""The image: tiles drawn into a Bokeh figure as they stream, zoomed and panned by mouse.
+
+Bokeh's ranges are float64, which runs out at a span of about 1e-11 of the plane: the
+plot is drawn in units of the view's span instead, as offsets from its centre (its
+*origin*, an exact :class:`~compute.fractal.viewport.Viewport`), and the axes are labelled
+as offsets in the plane. After each gesture the explorer moves the origin exactly and
+the plot is recentred (:meth:`FractalView.recentre`), so its numbers stay of order one at
+any depth.
+"""
 
 from __future__ import annotations
 
 import functools
 import weakref
+from decimal import Decimal, localcontext
 
 import holoviews as hv
 import numpy as np
@@ -13,6 +22,7 @@ from bokeh.models import (
     BoxZoomTool,
     ColumnDataSource,
     CustomJS,
+    CustomJSTickFormatter,
     CustomJSTransform,
     PanTool,
     WheelZoomTool,
@@ -22,6 +32,7 @@ from panel.io.document import hold
 
 from compute.fractal import PLANE, FractalConfig, Tile, lookup_table
 from compute.fractal.tiles import MAX_TILES_PER_AXIS
+from compute.fractal.viewport import Viewport
 
 from ..jobs.indicators import Banner
 
@@ -77,11 +88,54 @@ def _image(values: np.ndarray, bounds) -> dict:
     }
 
 
-def tile_bounds(config: FractalConfig, tile: Tile) -> tuple[float, float, float, float]:
-    """The tile's extent in the complex plane: (left, bottom, right, top)."""
-    (x0, x1), (y0, y1) = config.x_range, config.y_range
-    dx, dy = (x1 - x0) / config.width, (y1 - y0) / config.height
-    return (x0 + tile.x0 * dx, y0 + tile.y0 * dy, x0 + tile.x1 * dx, y0 + tile.y1 * dy)
+#: The axes' tick labels: offsets from the centre in the plane (the plot is in spans).
+_TICKS_JS = """
+const value = tick * span
+if (value === 0) return "0"
+return Math.abs(value) >= 1e-4 && Math.abs(value) < 1e4
+  ? String(Number(value.toPrecision(6)))
+  : value.toExponential(2)
+"""
+
+
+def placement(view: Viewport, origin: Viewport | None = None) -> tuple[float, float, float]:
+    """Where ``view`` lies in a plot drawn around ``origin`` (default: itself).
+
+    ``(x, y, scale)``: the view's centre as an offset from the origin's, and its span,
+    both in units of the origin's span. Exact to float64 at any depth: the difference of
+    the centres is taken in decimal before it is divided.
+    """
+    if origin is None or origin == view:
+        return 0.0, 0.0, 1.0
+    real, imag, span = view.decimals()
+    o_real, o_imag, o_span = origin.decimals()
+    with localcontext() as context:
+        context.prec = 4000
+        return (
+            float((real - o_real) / o_span),
+            float((imag - o_imag) / o_span),
+            float(span / o_span),
+        )
+
+
+def tile_bounds(
+    config: FractalConfig, tile: Tile, origin: Viewport | None = None
+) -> tuple[float, float, float, float]:
+    """The tile's extent in the plot around ``origin``: (left, bottom, right, top)."""
+    x, y, scale = placement(config.viewport, origin)
+    pixel = scale / config.width
+    left, bottom = x - scale / 2, y - pixel * config.height / 2
+    return (
+        left + tile.x0 * pixel,
+        bottom + tile.y0 * pixel,
+        left + tile.x1 * pixel,
+        bottom + tile.y1 * pixel,
+    )
+
+
+def home(aspect: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The plot's box of a whole view of ``aspect`` (height / width), in spans."""
+    return (-0.5, 0.5), (-aspect / 2, aspect / 2)
 
 
 def slot(tile: Tile) -> int:
@@ -101,6 +155,7 @@ class _Copy:
         self.colours.js_on_change(
             "args", CustomJS(args={"sources": self.sources}, code=_RECOLOUR_JS)
         )
+        self.ticks = CustomJSTickFormatter(args={"span": 3.2}, code=_TICKS_JS)
         self.pending: dict = {}
         self.scheduled = False
 
@@ -110,9 +165,15 @@ class _Copy:
         # document of its own still belongs to the one its pane was rendered for).
         return self.plot.document
 
-    def write(self, changes: dict, palette=None, viewport=None) -> None:
+    def write(self, changes: dict, palette=None, viewport=None, moved=None, span=None) -> None:
         for layer, data in changes.items():
             self.sources[layer].data = data
+        for layer, columns in (moved or {}).items():
+            if layer not in changes:
+                # The place alone: the pixels stay in the browser.
+                self.sources[layer].data.update(columns)
+        if span is not None:
+            self.ticks.args = {"span": span}
         if palette is not None:
             self.colours.args = {"lut": palette}  # shared by every layer: 256 colours, once
         if viewport is not None:
@@ -161,17 +222,24 @@ class FractalView(pn.viewable.Viewer):
       stream event re-evaluates every layer of an overlay (200-300 ms of server time per
       tile for 17 layers, against about a millisecond for a data source).
 
-    The user's zoom and pan land in :attr:`x_range` and :attr:`y_range` when a gesture
-    ends, and in :attr:`live_range` while it goes on (a server session only).
+    The plot is in units of the span of its :attr:`origin`, as offsets from its centre
+    (see the module docstring). The user's zoom and pan land in :attr:`x_range` and
+    :attr:`y_range` when a gesture ends, and in :attr:`live_range` while it goes on (a
+    server session only), in those units.
     """
 
+    origin = param.ClassSelector(
+        class_=Viewport,
+        default=FractalConfig().viewport,
+        doc="The view the plot is drawn around: its centre is 0, its span 1.",
+    )
+    aspect = param.Number(default=1.0, bounds=(0, None), doc="Height / width of the frames.")
     x_range = param.Range(
-        default=FractalConfig.param.x_range.default,
-        doc="Real axis of the plot as the user last left it (zoom, pan).",
+        default=(-0.5, 0.5),
+        doc="Real axis of the plot as the user last left it (zoom, pan), in spans.",
     )
     y_range = param.Range(
-        default=FractalConfig.param.y_range.default,
-        doc="Imaginary axis of the plot as the user last left it.",
+        default=(-0.5, 0.5), doc="Imaginary axis of the plot as the user last left it."
     )
     live_range = param.Tuple(
         default=None,
@@ -212,8 +280,8 @@ class FractalView(pn.viewable.Viewer):
             frame_height=self.size,
             xlim=self.x_range,
             ylim=self.y_range,
-            xlabel="Re(z)",
-            ylabel="Im(z)",
+            xlabel="Re(z) − centre",
+            ylabel="Im(z) − centre",
             toolbar="above",
             hooks=[_weak_hook(self._attach)],
         )
@@ -226,7 +294,13 @@ class FractalView(pn.viewable.Viewer):
             value=self._banner_value(), height=26, width=self.size, margin=(0, 10),
             css_classes=["stale-banner"],
         )  # fmt: skip
-        self._layout = pn.Column(self._banner, self._pane, css_classes=["fractal-view"])
+        # Where the view is and how deep: the axes only say offsets from the centre.
+        self._position = pn.pane.HTML(
+            self.origin.describe(), margin=(0, 10), css_classes=["view-position"]
+        )
+        self._layout = pn.Column(
+            self._banner, self._pane, self._position, css_classes=["fractal-view"]
+        )
 
     def __panel__(self):
         return self._layout
@@ -261,8 +335,38 @@ class FractalView(pn.viewable.Viewer):
         for tile, indices in tiles:
             layer = slot(tile)
             self._filled.add(layer)
-            changes[layer] = _image(indices, tile_bounds(config, tile))
+            changes[layer] = _image(indices, tile_bounds(config, tile, self.origin))
         self._send(changes)
+
+    def locate(self, viewport: Viewport) -> None:
+        """Say where the view asked for is, and how deep (the line under the plot)."""
+        self._position.object = viewport.describe()
+
+    def recentre(self, origin: Viewport, aspect: float) -> None:
+        """Draw around ``origin`` from now on: what is shown stays where it is on screen
+        (its layers move, their pixels stay in the browser), the axes return to the whole
+        view, and the position line says where it is."""
+        if origin == self.origin and aspect == self.aspect:
+            return
+        old = self.origin
+        x, y, scale = placement(old, origin)
+        moved = {}
+        for layer, data in enumerate(self._layers):
+            if not data["image"]:
+                continue
+            (left,), (bottom,), (dw,), (dh,) = data["x"], data["y"], data["dw"], data["dh"]
+            columns = {
+                "x": [x + left * scale],
+                "y": [y + bottom * scale],
+                "dw": [dw * scale],
+                "dh": [dh * scale],
+            }
+            self._layers[layer] = {**data, **columns}
+            moved[layer] = columns
+        x_range, y_range = home(aspect)
+        self.param.update(origin=origin, aspect=aspect, x_range=x_range, y_range=y_range)
+        self.locate(origin)
+        self._send({}, moved=moved, span=float(Decimal(origin.span)), viewport=(x_range, y_range))
 
     def show_tile(self, config: FractalConfig, tile: Tile, indices: np.ndarray) -> None:
         """Draw one finished tile of ``config``."""
@@ -288,7 +392,10 @@ class FractalView(pn.viewable.Viewer):
             # next-tick callback. Everything that arrives before that tick goes together.
             copy.pending.update(changes)
             for name, value in kwargs.items():
-                if value is not None:
+                if name == "moved" and value:
+                    # Moves add up in order: the latest place of each layer wins.
+                    copy.pending["moved"] = {**copy.pending.get("moved", {}), **value}
+                elif value is not None:
                     copy.pending[name] = value
             if not copy.scheduled:
                 copy.scheduled = True
@@ -301,10 +408,11 @@ class FractalView(pn.viewable.Viewer):
         doc = copy.document
         if doc is None:
             return
+        moved, span = pending.pop("moved", None), pending.pop("span", None)
         # One websocket message for all of it. (Not frozen: Bokeh recomputes the whole
         # model graph when a freeze ends, and replacing data adds or removes no model.)
         with hold(doc, policy="collect"):
-            copy.write(pending, palette, viewport)
+            copy.write(pending, palette, viewport, moved, span)
 
     @param.depends("colormap", watch=True)
     def _recolour(self) -> None:
@@ -345,6 +453,9 @@ class FractalView(pn.viewable.Viewer):
         (x0, x1), (y0, y1) = self.x_range, self.y_range
         figure.x_range.update(start=x0, end=x1)
         figure.y_range.update(start=y0, end=y1)
+        copy.ticks.args = {"span": float(Decimal(self.origin.span))}
+        figure.xaxis.formatter = copy.ticks
+        figure.yaxis.formatter = copy.ticks
         if not any(isinstance(t, BoxZoomTool) for t in figure.tools):
             wheel = WheelZoomTool(zoom_on_axis=False)
             figure.add_tools(PanTool(), wheel, BoxZoomTool(match_aspect=True))
@@ -374,14 +485,16 @@ class FractalView(pn.viewable.Viewer):
         if clipped is not None:
             self.param.update(x_range=clipped[0], y_range=clipped[1])
 
-    @staticmethod
-    def _clip(x_range, y_range):
+    def _clip(self, x_range, y_range):
+        # To the plane (±4), in spans of the origin.
+        real, imag, span = (float(v) for v in self.origin.decimals())
         lo, hi = PLANE
-        x0, x1 = max(x_range[0], lo), min(x_range[1], hi)
-        y0, y1 = max(y_range[0], lo), min(y_range[1], hi)
+        x0, x1 = max(x_range[0], (lo - real) / span), min(x_range[1], (hi - real) / span)
+        y0, y1 = max(y_range[0], (lo - imag) / span), min(y_range[1], (hi - imag) / span)
         return ((x0, x1), (y0, y1)) if x0 < x1 and y0 < y1 else None
 
-    @staticmethod
-    def _extent(config: FractalConfig) -> tuple[float, float, float, float]:
-        (x0, x1), (y0, y1) = config.x_range, config.y_range
-        return (x0, y0, x1, y1)
+    def _extent(self, config: FractalConfig) -> tuple[float, float, float, float]:
+        left, bottom, right, top = tile_bounds(
+            config, Tile(0, 0, 0, config.height, 0, config.width), self.origin
+        )
+        return (left, bottom, right, top)

@@ -315,7 +315,7 @@ def judge(state: str, wanted: str | None, shown: str | None, complete: bool, fai
     if state == "cancelled":
         stale, reason = not complete, "Cancelled: the image is incomplete."
     elif state == "refused":
-        stale, reason = shown is not None, "Showing an older view: the requested one is invalid."
+        stale, reason = shown is not None, "Showing an older view: the requested one was refused."
     elif state == "offline":
         stale, reason = other, "Showing an older view: the Dask cluster is unreachable."
     elif state == "failed":

@@ -41,8 +41,10 @@ def _parameterized(declared) -> type | None:
     return kind if isinstance(kind, type) and issubclass(kind, param.Parameterized) else None
 
 
-def _value(declared, name: str, value):
+def _value(declared, name: str, value, nullable: bool = False):
     """``value`` for ``declared`` (a parameter) from JSON, or ``ValueError``."""
+    if value is None and nullable:
+        return None  # a number the class resolves itself (say, from others)
     nested = _parameterized(declared) if isinstance(declared, param.ClassSelector) else None
     if nested is not None:
         return from_json(nested, value, f"{name}'s")
@@ -88,10 +90,17 @@ def from_json(cls: type[param.Parameterized], values: Any, what: str = "its"):
     """
     if not isinstance(values, dict):
         raise ValueError(f"params must be an object of {what} parameters.")
-    unknown = sorted(set(values) - set(cls.param) | ({"name"} & set(values)), key=str)
+    # Old names a class still reads (declared as parameters, for their type alone).
+    aliases = getattr(cls, "json_aliases", {})
+    declared = {**aliases, **{name: cls.param[name] for name in cls.param}}
+    unknown = sorted(set(values) - set(declared) | ({"name"} & set(values)), key=str)
     if unknown:
         raise ValueError(f"Unknown parameter(s): {', '.join(map(str, unknown))}.")
-    read = {name: _value(cls.param[name], name, value) for name, value in values.items()}
+    nullable = getattr(cls, "json_nullable", ())
+    read = {
+        name: _value(declared[name], name, value, name in nullable)
+        for name, value in values.items()
+    }
     try:
         return cls(**read)
     except OverBudget:
@@ -107,11 +116,13 @@ def json_schema(cls: type[param.Parameterized]) -> dict:
     for name, declared in cls.param.objects("existing").items():
         if name == "name":
             continue
+        properties[name] = _property(declared, name in getattr(cls, "json_nullable", ()))
+    for name, declared in getattr(cls, "json_aliases", {}).items():
         properties[name] = _property(declared)
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
-def _property(declared) -> dict:
+def _property(declared, nullable: bool = False) -> dict:
     spec: dict = {"description": declared.doc or ""}
     nested = _parameterized(declared) if isinstance(declared, param.ClassSelector) else None
     if nested is not None:
@@ -137,6 +148,8 @@ def _property(declared) -> dict:
         spec["enum"] = list(declared.objects)
     else:
         spec["type"] = "string"
+    if nullable:
+        spec["type"] = [spec["type"], "null"]
     default = declared.default
     if isinstance(default, tuple):
         default = list(default)

@@ -17,7 +17,7 @@ from .colour import (
     to_png,
 )
 from .config import COMPUTE_PARAMS, DISPLAY_PARAMS, PIXEL_BUDGET, PLANE, FractalConfig
-from .frame import FrameJob, FrameWork, TileResult
+from .frame import FrameJob, FrameWork, TileResult, render
 from .movie import Movie, MovieJob, MovieSpec
 from .plugins import KernelWarmup
 from .session import RenderSession
@@ -32,7 +32,7 @@ from .setup import (
     fractal_limits,
     fractal_registry,
 )
-from .tiles import Tile, render, split
+from .tiles import Tile, split
 
 __all__ = [
     "COLORMAPS",

@@ -1,132 +1,109 @@
-"""A deep frame: a Mandelbrot view of any depth, by perturbation, on the cluster.
+"""Deep frames: a view float64 cannot resolve, by perturbation, on the cluster.
 
-The view is a centre and a span as decimal strings (:class:`~.viewport.Viewport`), so it
-is exact at any depth; its pixels are float64 offsets from a reference orbit computed in
-arbitrary precision (:mod:`.reference`, :mod:`.perturbation`). On the cluster a deep frame
-is one graph:
+A :class:`~.config.FractalConfig` whose pixels float64 cannot tell apart
+(:attr:`~.config.FractalConfig.deep`) is computed as float64 offsets from a reference
+orbit computed in arbitrary precision (:mod:`.reference`, :mod:`.perturbation`). On the
+cluster a deep frame is one graph:
 
 * the reference orbit, a chain of tasks, each a chunk of iterations that carries the
   MPFR state to the next: it reports progress chunk by chunk (each is one of the job's
   parts), and a cancelled job's queued chunks never run;
 * the orbit joined, then **replicated** to every worker before any tile is submitted:
   the scheduler places a task where its inputs are, and every tile would otherwise be
-  pulled onto the one worker that holds the orbit. The orbit is kept by its own key (the
-  centre, the precision, the length: :meth:`DeepView.reference_key`) in the engine's
-  memory cache and store, within their bounds (16 bytes an iteration): a later frame of
-  the same centre and limits (another size, a recoloured request after eviction) sends
-  it to the workers instead of computing it;
-* the tiles, as a frame's, each reading the shared orbit.
+  pulled onto the one worker that holds it;
+* the tiles, each reading the shared orbit.
 
-Every name in it derives from the frame's parameters alone (no attempt counter, nothing
-of this process): the same view asked for anywhere is computed once.
+Which reference
+---------------
+Rebasing (Zhuoran's method, :mod:`.perturbation`) lets any point of the view serve as
+the reference, so the reference is chosen to be *shared*: the view's centre rounded to
+the power of ten of its span (:func:`reference_for`; at most half a span from the
+centre, inside the view), its precision rounded up to a multiple of 32 bits and its
+length to a multiple of :data:`CHUNK`. A pan by part of a view, a zoom within a decade,
+a preview and its frame, another size or a recoloured request: all find the same orbit,
+kept by its own key (:attr:`ReferenceSpec.key`) in the engine's memory cache and store
+within their bounds (16 bytes an iteration), and broadcast to the workers instead of
+computed. The choice is a function of the frame's parameters alone, so one key is one
+picture in every process.
 
-Not yet here: the explorer's page (it still draws float64 frames), Julia sets, an orbit
-reused by other views (rebasing would let one anywhere in the view serve) or extended for
-a larger ``max_iter``, previews at depth.
+Not here yet: an orbit extended for a larger ``max_iter`` from its last state (a longer
+one is computed anew: :func:`.reference.extend` supports it, the store does not keep
+states); Julia sets at depth.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import dask
 import numpy as np
-import param
 
-from ..engine.codecs import ArrayCodec, Codec
+from ..engine.codecs import Codec
 from ..engine.driver import BACKGROUND_PRIORITY, Driver
-from ..engine.job import Job
 from ..engine.reports import report_started
-from ..engine.schema import from_json, json_schema
 from ..engine.store import MISSING
-from ..engine.work import Work
-from .colour import COLORMAPS, NORMALIZATIONS
-from .config import Count
-from .frame import ENCODE_COST, encode_frame
-from .kernels import ESCAPE_RADIUS, KERNEL_VERSION, smooth
+from .kernels import ESCAPE_RADIUS, smooth
 from .perturbation import escape_deep, pixel_offsets, view_scale
 from .reference import Orbit, ReferenceState, extend, precision_bits
-from .tiles import Tile, split
-from .viewport import Viewport, auto_max_iter
+from .tiles import Tile
+from .viewport import MAX_CHARS, canonical
 
-#: Part of every deep frame's key: bumped when the values for given parameters change.
-DEEP_VERSION = 1
-#: The most iterations a deep frame may ask for.
-MAX_ITER = 1_000_000
+#: Part of a reference orbit's key: bumped when the values for given parameters change.
+DEEP_VERSION = 2
 #: Iterations per reference task: about 30 ms of one core at 1e-300 (bench/deep.py).
 CHUNK = 10_000
-#: The name of a deep frame's tasks: ``("deep-<what>-<frame key>", ...)``.
+#: A reference's precision is rounded up to a multiple of this many bits (shared wider).
+BITS_STEP = 32
+#: The name of a deep frame's tasks: ``("fractal-deep-<frame key>-<what>", ...)``.
 TASK = "fractal-deep"
 
 
-class DeepView(param.Parameterized):
-    """One deep view of the Mandelbrot set: an exact centre and span, square pixels.
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """Which reference orbit a deep view uses: the point, the precision, the length."""
 
-    The centre and span are decimal strings in their canonical form (see
-    :class:`~.viewport.Viewport`): ``"0.1"``, ``"0.10"`` and ``"1e-1"`` are one view and
-    one key. Invalid values raise ``ValueError`` naming the parameter.
-    """
-
-    center_real = param.String(default="-0.75", doc="Real part of the centre, a decimal.")
-    center_imag = param.String(default="0", doc="Imaginary part of the centre, a decimal.")
-    span = param.String(
-        default="3", doc="Width of the view along the real axis, a decimal (e.g. '3.2e-213')."
-    )
-    max_iter = Count(
-        default=None,
-        allow_None=True,
-        bounds=(1, MAX_ITER),
-        doc="Iterations before a point counts as inside; left out (None): a number that "
-        "grows with depth (viewport.auto_max_iter), resolved before the key is made.",
-    )
-    width = Count(default=512, bounds=(16, 4096), doc="Frame width in pixels.")
-    height = Count(default=512, bounds=(16, 4096), doc="Frame height in pixels.")
-    colormap = param.Selector(default="fire", objects=list(COLORMAPS), doc="Display only.")
-    normalization = param.Selector(
-        default="eq_hist", objects=list(NORMALIZATIONS), doc="Display only."
-    )
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        view = Viewport.from_strings(self.center_real, self.center_imag, self.span)
-        view_scale(view.span)  # the kernel's own depth limit, said as a ValueError
-        self.center_real, self.center_imag, self.span = view.to_strings()
-        if self.max_iter is None:
-            self.max_iter = min(auto_max_iter(self.span), MAX_ITER)
+    center_real: str
+    center_imag: str
+    bits: int
+    length: int
 
     @property
     def key(self) -> str:
-        """Names the computed values: the canonical view, the limits, the kernel."""
-        fields = [self.center_real, self.center_imag, self.span, self.max_iter]
-        fields += [self.width, self.height, KERNEL_VERSION, DEEP_VERSION]
-        digest = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:24]
-        return f"deep-{digest}"
+        """Names the orbit's values, in the cache and the store."""
+        fields = [self.center_real, self.center_imag, self.bits, self.length, DEEP_VERSION]
+        return f"orbit-{hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:24]}"
 
     @property
-    def reference_key(self) -> str:
-        """Names the reference orbit: the centre, the precision, the length."""
-        fields = [self.center_real, self.center_imag, self.bits, self.max_iter + 1]
-        digest = hashlib.sha256(json.dumps([*fields, DEEP_VERSION]).encode()).hexdigest()[:24]
-        return f"orbit-{digest}"
+    def chunks(self) -> int:
+        """Tasks of its chain."""
+        return -(-self.length // CHUNK)
 
-    @property
-    def bits(self) -> int:
-        """The reference orbit's MPFR precision at this span."""
-        return precision_bits(self.span)
 
-    def summary(self) -> str:
-        view = Viewport.from_strings(self.center_real, self.center_imag, self.span)
-        return f"deep {view.describe()}, {self.max_iter} it, {self.width}x{self.height}"
-
-    def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.param if name != "name"}
+def reference_for(config) -> ReferenceSpec:
+    """The reference orbit of a deep ``config`` (see the module docstring)."""
+    real, imag, span = config.viewport.decimals()
+    quantum = Decimal(1).scaleb(span.adjusted())
+    with localcontext() as context:
+        context.prec = 2 * MAX_CHARS
+        point = [
+            canonical(value.quantize(quantum, rounding=ROUND_HALF_EVEN)) for value in (real, imag)
+        ]
+    bits = -(-precision_bits(config.span) // BITS_STEP) * BITS_STEP
+    length = -(-(config.max_iter + 1) // CHUNK) * CHUNK
+    return ReferenceSpec(*point, bits, length)
 
 
 @dataclass(frozen=True)
 class DeepTile:
-    """What a worker needs for one tile of a deep frame (the orbit comes apart)."""
+    """What a worker needs for one tile of a deep frame (the orbit comes apart).
+
+    ``shift`` is the view's centre minus the reference point, in units of the view's
+    scale (:func:`.perturbation.view_scale`): float64 holds it to far below a pixel.
+    """
 
     job: str
     tile: Tile
@@ -134,6 +111,24 @@ class DeepTile:
     width: int
     height: int
     max_iter: int
+    shift: tuple[float, float]
+
+
+def deep_tiles(config, tiles, reference: ReferenceSpec, job: str = "") -> list[DeepTile]:
+    """The tasks of ``config``'s tiles, drawn against ``reference``."""
+    real, imag, _ = config.viewport.decimals()
+    scale, _ = view_scale(config.span)
+    exponent = math.frexp(scale)[1] - 1
+    with localcontext() as context:
+        context.prec = 2 * MAX_CHARS
+        shift = tuple(
+            float((value - Decimal(ref)) / Decimal(2) ** exponent)
+            for value, ref in ((real, reference.center_real), (imag, reference.center_imag))
+        )
+    return [
+        DeepTile(job, t, config.span, config.width, config.height, config.max_iter, shift)
+        for t in tiles
+    ]
 
 
 def reference_chunk(state: ReferenceState, n: int, job: str) -> tuple[ReferenceState, Orbit]:
@@ -144,12 +139,34 @@ def reference_chunk(state: ReferenceState, n: int, job: str) -> tuple[ReferenceS
 
 def deep_tile(orbit: Orbit, task: DeepTile) -> np.ndarray:
     """One tile's smooth escape values (the function Dask workers run)."""
-    report_started(task.job)
+    if task.job:
+        report_started(task.job)
     scale, mantissa = view_scale(task.span)
     xs, ys = pixel_offsets(task.width, task.height, mantissa)
     rows, cols = task.tile.slices
-    counts, mag2 = escape_deep(orbit, xs[None, cols], ys[rows, None], scale, task.max_iter)
+    dx, dy = task.shift
+    counts, mag2 = escape_deep(
+        orbit, xs[None, cols] + dx, ys[rows, None] + dy, scale, task.max_iter
+    )
     return smooth(counts, mag2)
+
+
+def compute_orbit(reference: ReferenceSpec) -> Orbit:
+    """The whole orbit of ``reference`` in this process (what the chain computes)."""
+    state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
+    chunks = []
+    while state.iteration < reference.length and not state.escaped:
+        state, part = extend(state, min(CHUNK, reference.length - state.iteration))
+        chunks.append(part)
+    return Orbit.join(chunks)
+
+
+def render_deep_frame(config, tiles, orbit: Orbit | None = None) -> list[np.ndarray]:
+    """Every tile of a deep ``config`` in this process (previews, tests, ``render``)."""
+    reference = reference_for(config)
+    if orbit is None:
+        orbit = compute_orbit(reference)
+    return [deep_tile(orbit, task) for task in deep_tiles(config, tiles, reference)]
 
 
 class OrbitCodec(Codec):
@@ -161,7 +178,7 @@ class OrbitCodec(Codec):
 
     def load(self, store, key: str):
         found = store.get(key, None, np.float64)
-        if found is None or found.ndim != 2 or found.shape[1] != 2 or not len(found):
+        if found is None or found.ndim != 2 or found.shape[1] != 2 or len(found) < 2:
             return MISSING
         real, imag = found[:, 0].copy(), found[:, 1].copy()
         return Orbit(0, real, imag, bool(real[-1] ** 2 + imag[-1] ** 2 > ESCAPE_RADIUS**2))
@@ -171,104 +188,34 @@ class OrbitCodec(Codec):
 ORBIT_CODEC = OrbitCodec()
 
 
-class DeepFrameJob(Job):
-    """A deep frame: its parts are the reference's chunks, then the tiles."""
-
-    view = param.ClassSelector(class_=DeepView, constant=True, doc="The requested view.")
-
-    noun = ("part", "parts")
-
-    def __init__(self, view: DeepView, **params):
-        self.tiles = split(view.width, view.height)
-        self.chunks = max(1, -(-(view.max_iter + 1) // CHUNK))
-        super().__init__(
-            view.key,
-            kind=DeepFrameWork.kind,
-            summary=view.summary(),
-            view=view,
-            parts_total=self.chunks + len(self.tiles),
-            request=view.to_dict(),
-            **params,
-        )
-        self._value = np.empty((view.height, view.width))
-
-    @property
-    def frame(self) -> np.ndarray:
-        """The frame as assembled so far (tiles not yet received hold garbage)."""
-        return self._value
-
-    def split(self, value: np.ndarray) -> list:
-        return [value[t.slices] for t in self.tiles]
-
-    def place(self, tile: Tile, values: np.ndarray) -> None:
-        """Tile ``tile`` arrived with ``values``."""
-        self._value[tile.slices] = values
-        self.part_done(self._value[tile.slices], (tile.row, tile.col))
+async def kept_orbit(results, reference: ReferenceSpec):
+    """The orbit of ``reference`` from the memory cache or the store, else MISSING."""
+    orbit = results.cached(reference.key)
+    if orbit is MISSING:
+        orbit = await results.stored(reference.key, ORBIT_CODEC)
+        if orbit is not MISSING:
+            results.keep(reference.key, orbit)
+    return orbit
 
 
-@dataclass
-class DeepFrameWork(Work):
-    """A deep frame of ``view`` (see the module docstring)."""
+class DeepDriver(Driver):
+    """The reference chain (or a kept orbit), replicated, then the tiles.
 
-    kind = "deep"
-    http = True
-    formats = ("png", "npy")
+    Its job has ``config``, ``tiles``, ``reference`` (a :class:`ReferenceSpec`),
+    ``frame`` and ``place(tile, values)``, and counts the reference's chunks among its
+    parts (a part ``("reference", k)`` with no value).
+    """
 
-    view: DeepView
-    key: str = field(init=False)
-    cost: float = field(init=False)
-
-    def __post_init__(self):
-        self.key = self.view.key
-        # Every pixel to max_iter, the worst case: a preview's estimate is not made yet.
-        self.cost = float(self.view.width * self.view.height * self.view.max_iter)
-
-    def to_dict(self) -> dict:
-        return self.view.to_dict()
-
-    @classmethod
-    def from_dict(cls, values: dict) -> DeepFrameWork:
-        return cls(DeepView(**values))
-
-    @classmethod
-    def parameters(cls) -> dict:
-        return json_schema(DeepView)
-
-    @classmethod
-    def from_params(cls, params) -> DeepFrameWork:
-        return cls(from_json(DeepView, params, "the deep view's"))
-
-    @classmethod
-    def encode(cls, job: DeepFrameJob, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
-        """The frame as a PNG (colours from the query, else the view's) or ``.npy``."""
-        return encode_frame(job.frame, fmt, options, job.view)
-
-    @classmethod
-    def encode_cost(cls, job: DeepFrameJob, fmt: str) -> float:
-        return job.frame.size * ENCODE_COST[fmt]
-
-    @property
-    def codec(self) -> Codec:
-        return ArrayCodec((self.view.height, self.view.width), np.float64)
-
-    def job(self) -> DeepFrameJob:
-        return DeepFrameJob(self.view)
-
-    def driver(self, job: DeepFrameJob, registry, holder=None) -> Driver:
-        return _DeepDriver(job, self, registry)
-
-
-class _DeepDriver(Driver):
-    """The reference chain, the orbit replicated, then the tiles (see the module)."""
-
-    job: DeepFrameJob
-    work: DeepFrameWork
+    def __init__(self, job, work, registry, *, priority: float = BACKGROUND_PRIORITY):
+        super().__init__(job, work, registry)
+        self._priority = priority
 
     async def compute(self) -> np.ndarray:
-        job, view, client = self.job, self.job.view, self.registry.client
-        orbit = await self._kept_orbit()
+        job, client = self.job, self.registry.client
+        reference = job.reference
+        orbit = await kept_orbit(self.registry.results, reference)
         if orbit is not MISSING:
-            for k in range(job.chunks):
+            for k in range(reference.chunks):
                 job.part_done(None, ("reference", k))
             # To every worker at once: the tiles then spread over them.
             [orbit_future] = await client.scatter([orbit], broadcast=True, hash=False)
@@ -278,45 +225,34 @@ class _DeepDriver(Driver):
             if orbit_future is None:
                 return job.frame
         name = f"{TASK}-{job.key}"
-        tiles = {
-            (t.row, t.col): DeepTile(job.key, t, view.span, view.width, view.height, view.max_iter)
-            for t in job.tiles
-        }
+        tasks = deep_tiles(job.config, job.tiles, reference, job.key)
         submitted = {
-            place: client.submit(
+            (task.tile.row, task.tile.col): client.submit(
                 deep_tile,
                 orbit_future,
                 task,
-                key=(f"{name}-tile", *place),
-                priority=BACKGROUND_PRIORITY,
+                key=(f"{name}-tile", task.tile.row, task.tile.col),
+                priority=self._priority,
                 pure=False,
             )
-            for place, task in tiles.items()
+            for task in tasks
         }
         self.track(submitted)
-        await self.gather_all(lambda place: self._collect(place, tiles[place].tile), tiles)
+        placed = {(t.tile.row, t.tile.col): t.tile for t in tasks}
+        await self.gather_all(lambda place: self._collect(place, placed[place]), placed)
         return job.frame
-
-    async def _kept_orbit(self):
-        key, results = self.job.view.reference_key, self.registry.results
-        orbit = results.cached(key)
-        if orbit is MISSING:
-            orbit = await results.stored(key, ORBIT_CODEC)
-            if orbit is not MISSING:
-                results.keep(key, orbit)
-        return orbit
 
     async def _reference(self):
         """The reference chain on the cluster, chunk by chunk; the orbit's future, kept
         and replicated to every worker (None if the job ended meanwhile)."""
-        job, view, client = self.job, self.job.view, self.registry.client
+        job, client = self.job, self.registry.client
+        reference = job.reference
         name = f"{TASK}-{job.key}"
-        state = ReferenceState.start(view.center_real, view.center_imag, view.bits)
+        state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
         chunks = []
-        # Background work: below every interactive tile, filling the gaps between them.
-        with dask.annotate(priority=BACKGROUND_PRIORITY, retries=0):
-            for k in range(job.chunks):
-                n = min(CHUNK, view.max_iter + 1 - k * CHUNK)
+        with dask.annotate(priority=self._priority, retries=0):
+            for k in range(reference.chunks):
+                n = min(CHUNK, reference.length - k * CHUNK)
                 step = dask.delayed(reference_chunk, nout=2)(
                     state, n, job.key, dask_key_name=(f"{name}-reference", k)
                 )
@@ -324,7 +260,7 @@ class _DeepDriver(Driver):
                 chunks.append(step[1])
             orbit = dask.delayed(Orbit.join)(chunks, dask_key_name=f"{name}-orbit")
         futures = client.compute([*chunks, orbit], optimize_graph=False)
-        parts = [("reference", k) for k in range(job.chunks)]
+        parts = [("reference", k) for k in range(reference.chunks)]
         self.track(dict(zip([*parts, "orbit"], futures, strict=True)))
         for part in parts:
             # Progress, chunk by chunk; the chunk's own values come with the orbit.
@@ -333,9 +269,8 @@ class _DeepDriver(Driver):
             job.part_done(None, part)
         orbit_future = self.futures["orbit"]
         value = await self.received(orbit_future)
-        key = view.reference_key
-        self.registry.results.keep(key, value)
-        self.registry.results.save(key, value, ORBIT_CODEC)
+        self.registry.results.keep(reference.key, value)
+        self.registry.results.save(reference.key, value, ORBIT_CODEC)
         await client.replicate([orbit_future])
         return orbit_future
 
@@ -343,3 +278,19 @@ class _DeepDriver(Driver):
         values = await self.collect(place)
         if values is not MISSING:
             self.job.place(tile, values)
+
+
+__all__ = [
+    "CHUNK",
+    "DEEP_VERSION",
+    "ORBIT_CODEC",
+    "DeepDriver",
+    "DeepTile",
+    "ReferenceSpec",
+    "compute_orbit",
+    "deep_tile",
+    "deep_tiles",
+    "kept_orbit",
+    "reference_for",
+    "render_deep_frame",
+]

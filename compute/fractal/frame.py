@@ -28,8 +28,19 @@ from ..engine.store import MISSING
 from ..engine.work import Work
 from .colour import COLORMAPS, NORMALIZATIONS, to_png
 from .config import FractalConfig
-from .tiles import Tile, compute_tile, plan, render, seconds, split, tile_tasks
+from .deep import (
+    ORBIT_CODEC,
+    DeepDriver,
+    compute_orbit,
+    kept_orbit,
+    reference_for,
+    render_deep_frame,
+)
+from .tiles import Tile, assemble, compute_tile, plan, seconds, split, tile_tasks
+from .tiles import render as render_shallow
 
+#: What a perturbed iteration costs in float64 iterations (bench/deep.py: 0.10-0.13x).
+DEEP_COST = 8.0
 #: The name of a frame's tile tasks: ``("fractal-tile-<frame key>", "<rows>x<cols>", row, col)``.
 TILE_TASK = "fractal-tile"
 
@@ -42,8 +53,34 @@ class TileResult:
     values: np.ndarray
 
 
+def render(config: FractalConfig, *, threads: int | None = None) -> np.ndarray:
+    """Compute a frame in this process, without Dask: float64, or perturbation when deep.
+
+    Parameters
+    ----------
+    config : FractalConfig
+        The view to compute; validated first.
+    threads : int, optional
+        Threads computing tiles in parallel (the kernels release the GIL). Defaults to the
+        number of CPUs.
+
+    Returns
+    -------
+    ndarray of float64, shape ``(config.height, config.width)``
+        Smooth escape values, NaN inside the set; row 0 is the bottom of the view.
+    """
+    config.validate()
+    if not config.deep:
+        return render_shallow(config, threads=threads)
+    tiles = split(config.width, config.height)
+    return assemble(
+        config.height, config.width, zip(tiles, render_deep_frame(config, tiles), strict=True)
+    )
+
+
 class FrameJob(Job):
-    """One frame of one config: its parts are tiles (:class:`TileResult`)."""
+    """One frame of one config: its parts are tiles (:class:`TileResult`), and for a deep
+    frame the chunks of its reference orbit first (parts with no value, None)."""
 
     config = param.ClassSelector(
         class_=FractalConfig, constant=True, doc="A copy of the requested config."
@@ -53,12 +90,15 @@ class FrameJob(Job):
 
     def __init__(self, config: FractalConfig, *, grid: tuple[int, int] | None = None, **params):
         tiles = split(config.width, config.height, grid)
+        #: The deep frame's reference orbit (None for a float64 frame).
+        self.reference = reference_for(config) if config.deep else None
+        chunks = 0 if self.reference is None else self.reference.chunks
         super().__init__(
             config.key,
             kind=FrameWork.kind,
             summary=config.summary(),
             config=config.copy(),
-            parts_total=len(tiles),
+            parts_total=chunks + len(tiles),
             request=config.to_dict(),
             **params,
         )
@@ -78,7 +118,7 @@ class FrameJob(Job):
     @property
     def finished_tiles(self) -> list[TileResult]:
         """The tiles received so far, in the order they arrived."""
-        return self.parts
+        return [part for part in self.parts if part is not None]
 
     async def result(self) -> np.ndarray:
         """The finished frame, read-only: shape ``(height, width)``, NaN inside the set.
@@ -94,8 +134,10 @@ class FrameJob(Job):
 
     # -- written by its driver ---------------------------------------------------------------
     def split(self, value: np.ndarray) -> list[TileResult]:
-        # A finished frame from a cache: every tile at once, in the order tasks would run.
-        return [TileResult(t, value[t.slices]) for t in self.tiles]
+        # A finished frame from a cache: every tile at once, in the order tasks would run
+        # (a deep frame's reference chunks first, as they would have come).
+        chunks = [None] * (self.parts_total - len(self.tiles))
+        return chunks + [TileResult(t, value[t.slices]) for t in self.tiles]
 
     def place(self, tile: Tile, values: np.ndarray) -> None:
         """Tile ``tile`` arrived with ``values``."""
@@ -144,6 +186,10 @@ class FrameWork(Work):
 
     def __post_init__(self):
         self.config.validate()
+        # A preview is bounded by its frame's budget (a 64th of its pixels); a frame by
+        # its estimate, or its worst case without one.
+        if not self.preview:
+            self.config.check_budget(self.iterations)
         self.key = self.config.key
         # A preview computed in this process costs the cluster nothing; a frame costs its
         # estimate, or every pixel to max_iter without one.
@@ -198,14 +244,29 @@ class FrameWork(Work):
             return None
         return ArrayCodec((self.config.height, self.config.width), np.float64)
 
+    @property
+    def _iterations(self) -> float:
+        # In float64 iterations: a perturbed one costs about DEEP_COST of them.
+        iterations = self.iterations
+        if iterations is None:
+            iterations = float(self.config.pixel_iterations)
+        return iterations * (DEEP_COST if self.config.deep else 1.0)
+
     def job(self) -> FrameJob:
-        return FrameJob(
-            self.config, grid=None if self.local else plan(self.config, self.iterations)
-        )
+        if self.local or self.iterations is None:
+            return FrameJob(self.config)  # the default grid
+        return FrameJob(self.config, grid=plan(self.config, self._iterations))
 
     def driver(self, job: FrameJob, registry, holder=None) -> Driver:
         if self.local:
             return _LocalFrameDriver(job, self, registry)
+        if self.config.deep:
+            # One place in the fair queue for the whole frame (its tiles share one orbit
+            # and start together): a preview's ahead of every frame, as in float64.
+            config = self.config
+            cost = seconds(self._iterations, config.width * config.height)
+            [(tag, _)] = registry.queue.plan([cost], holder, lead=self.preview)
+            return DeepDriver(job, self, registry, priority=-tag)
         return _FrameDriver(job, self, registry, holder)
 
 
@@ -322,21 +383,37 @@ class _FrameDriver(Driver):
 
 
 class _LocalFrameDriver(Driver):
-    """In this process, in a thread (the kernel releases the GIL): the event loop never
+    """In this process, in a thread (the kernels release the GIL): the event loop never
     computes. A thread cannot be stopped either: a cancelled local job's result is
-    dropped when it arrives."""
+    dropped when it arrives. A deep preview draws against its kept reference orbit, or
+    computes it here and keeps it (its frame, on the cluster, then finds it)."""
 
     job: FrameJob
 
     async def compute(self) -> Any:
         loop = asyncio.get_running_loop()
-        job = self.job
+        job, results = self.job, self.registry.results
+        reference = job.reference
+        orbit = None if reference is None else await kept_orbit(results, reference)
+        computed = []
 
         def compute() -> np.ndarray:
             loop.call_soon_threadsafe(job.part_started, (0, 0))
-            return render(job.config, threads=1)
+            if reference is None:
+                return render_shallow(job.config, threads=1)
+            found = orbit
+            if found is MISSING:
+                found = compute_orbit(reference)
+                computed.append(found)
+            values = render_deep_frame(job.config, job.tiles, found)
+            return assemble(
+                job.config.height, job.config.width, zip(job.tiles, values, strict=True)
+            )
 
-        frame = await self.registry.results.run_locally(compute)
+        frame = await results.run_locally(compute)
+        for found in computed:
+            results.keep(reference.key, found)
+            results.save(reference.key, found, ORBIT_CODEC)
         if not job.done:
             job.fill(frame)
         return frame

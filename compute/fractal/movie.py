@@ -59,7 +59,7 @@ from ..engine.store import MISSING
 from ..engine.work import Work
 from .colour import COLORMAPS, NORMALIZATIONS, Normalizer, lookup_table
 from .config import PIXEL_BUDGET, FractalConfig
-from .tiles import render
+from .frame import render
 from .video import FORMATS, MEDIA_TYPES, encode
 
 logger = logging.getLogger(__name__)
@@ -196,26 +196,24 @@ class MovieSpec(Work, param.Parameterized):
         for k in range(n):
             t = k / (n - 1)
             try:
-                configs.append(
-                    end.copy(
-                        max_iter=self.iterations(t),
-                        width=self.width,
-                        height=self.height,
-                        x_range=_interpolate(*start.x_range, *end.x_range, t),
-                        y_range=_interpolate(*start.y_range, *end.y_range, t),
-                        colormap=self.colormap,
-                        normalization=self.normalization,
-                    )
+                config = end.copy(
+                    max_iter=self.iterations(t),
+                    width=self.width,
+                    height=self.height,
+                    x_range=_interpolate(*start.x_range, *end.x_range, t),
+                    y_range=_interpolate(*start.y_range, *end.y_range, t),
+                    colormap=self.colormap,
+                    normalization=self.normalization,
                 )
             except ValueError as exc:
-                # (A frame over the pixel budget makes the movie over it too.)
-                raise type(exc)(
-                    f"Frame {k + 1} of {n} cannot be rendered: {exc} The movie zooms too "
-                    "deep for float64 at this resolution: choose a shallower end view or "
-                    "fewer pixels."
-                    if "precision" in str(exc)
-                    else f"Frame {k + 1} of {n} cannot be rendered: {exc}"
-                ) from None
+                raise type(exc)(f"Frame {k + 1} of {n} cannot be rendered: {exc}") from None
+            if config.deep:
+                raise ValueError(
+                    f"Frame {k + 1} of {n} cannot be rendered: a span of {config.span} over "
+                    f"{config.width} pixels is beyond float64, and movies stay within its "
+                    "depth for now: choose a shallower end view or fewer pixels."
+                )
+            configs.append(config)
         return configs
 
     @property

@@ -54,6 +54,7 @@ from ..engine.limits import LimitExceeded
 from ..engine.manager import JobManager
 from ..engine.records import JobRecord
 from ..engine.registry import JobRegistry
+from ..engine.schema import OverBudget
 from .colour import NORMALIZATIONS, Normalizer
 from .config import FractalConfig
 from .frame import FrameJob, TileResult
@@ -468,6 +469,9 @@ class RenderSession(param.Parameterized):
         except LimitExceeded as exc:
             self._over_cap(config, exc)
             return None
+        except OverBudget as exc:  # its preview's estimate is over a frame's budget
+            self._refused(exc)
+            return None
         seq = self._latest.asked
         self.param.update(
             job=job,
@@ -522,7 +526,10 @@ class RenderSession(param.Parameterized):
     async def _draw(self, job: FrameJob, seq: int, batch: list[TileResult]) -> None:
         config = job.config
         fit = self.fit(config.key)
-        whole = job.done and len(batch) == job.parts_total
+        batch = [r for r in batch if r is not None]  # a deep frame's reference chunks
+        if not batch:
+            return
+        whole = job.done and len(batch) == len(job.tiles)
         parts = [job.frame] if whole else [r.values for r in batch]
         if sum(p.size for p in parts) > _INDEX_IN_THREAD:
             indices = await asyncio.to_thread(lambda: [fit(p) for p in parts])

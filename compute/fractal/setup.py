@@ -29,7 +29,6 @@ from ..engine.limits import CostUnit, Ledger, Limits, env_names
 from ..engine.registry import JobRegistry
 from ..engine.store import ResultStore
 from .config import PIXEL_BUDGET
-from .deep import DeepFrameWork
 from .frame import FrameWork
 from .movie import MovieSpec
 from .plugins import KernelWarmup
@@ -37,7 +36,7 @@ from .plugins import KernelWarmup
 #: The fractal's environment variables start with this.
 ENV_PREFIX = "FRACTAL_"
 #: The kinds of work of the fractal, registered with its engine.
-KINDS = (FrameWork, MovieSpec, DeepFrameWork)
+KINDS = (FrameWork, MovieSpec)
 
 #: What the caps count: pixel-iterations. Sixteen worst-case frames a minute: one user
 #: exploring never meets it; a script asking for heavy frames in a loop does, within a

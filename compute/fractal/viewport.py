@@ -362,7 +362,8 @@ class Viewport:
 
         What a Bokeh range update reports after a box zoom or a drag, normalised. The box's
         ends are read to 15 significant digits (a browser's float noise dropped), the box's
-        middle (rounded to :data:`OFFSET_PLACES` places) becomes the centre and, as in
+        middle (rounded to :data:`OFFSET_PLACES` places, of its width where that is below
+        1) becomes the centre and, as in
         :meth:`from_ranges`, its x width the span: the y extent follows the frame's aspect.
         """
         ends = [
@@ -370,8 +371,10 @@ class Viewport:
         ]
         if not (ends[0] < ends[1] and ends[2] < ends[3]):
             raise ValueError(f"the box must have x0 < x1 and y0 < y1, not {x0, x1, y0, y1}.")
-        grid = Decimal(1).scaleb(-OFFSET_PLACES)
         with localcontext(_exact()):
+            # On a grid fine against the box (a plot not recentred after every gesture
+            # reports boxes much smaller than its unit).
+            grid = Decimal(1).scaleb(min(0, (ends[1] - ends[0]).adjusted()) - OFFSET_PLACES)
             mx = ((ends[0] + ends[1]) / 2).quantize(grid)
             my = ((ends[2] + ends[3]) / 2).quantize(grid)
             real, imag, span = self.decimals()

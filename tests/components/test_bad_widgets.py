@@ -99,7 +99,7 @@ async def test_bad_widget_values_are_refused_and_the_explorer_renders_after(expl
     explorer.controls._width._process_events({"value": None})  # an emptied box
     assert "width" in explorer.controls.refused
     explorer.controls._max_iter._value_edit._process_events({"value": None})
-    await eventually(lambda: "max_iter" in explorer.message, "the refusal of the drag")
+    await eventually(lambda: "max_iter" in explorer.controls.refused, "the refusal of the drag")
     assert config.to_dict() == FractalConfig(width=128, height=128, max_iter=60).to_dict()
     # A good value after the bad ones: rendered, and the messages go.
     explorer.controls._width._process_events({"value": 144})

@@ -26,13 +26,12 @@ from bokeh.models import Model
 from PIL import Image
 
 from components import FractalExplorer
-from components.fractal.view import slot, tile_bounds
+from components.fractal.view import placement, slot, tile_bounds
 from compute.engine.diagnostics import ExecutionCounter, executed_tasks
 from compute.engine.testing import workers_idle
 from compute.fractal import (
     COMPUTE_PARAMS,
     DISPLAY_PARAMS,
-    FractalConfig,
     FrameStore,
     Normalizer,
     fractal_connection,
@@ -42,13 +41,14 @@ from compute.fractal import (
 )
 from compute.fractal.frame import TILE_TASK
 from compute.fractal.testing import heavy, light
+from compute.fractal.viewport import auto_max_iter
 
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.asyncio,
 ]
 
-DEFAULT_RANGE = FractalConfig.param.x_range.default
+DEFAULT_RANGE = (-1.6, 1.6)
 
 
 _TILE_KEY = re.compile(r"fractal-tile-([a-z]+-[0-9a-f]{24})")
@@ -123,7 +123,7 @@ async def test_first_render_shows_the_frame_and_records_it(client, engine, explo
     fit = Normalizer.fit(sample, config.normalization)
     shown, bounds = explorer.view.layers[0]
     np.testing.assert_array_equal(shown, fit(sample))
-    assert bounds == (-1.6, -1.6, 1.6, 1.6)
+    assert bounds == (-0.5, -0.5, 0.5, 0.5)  # in spans of the view, around its centre
     (tile,) = [r.tile for r in job.finished_tiles]
     shown, bounds = explorer.view.layers[slot(tile)]
     np.testing.assert_array_equal(shown, fit(render(config)))
@@ -291,12 +291,8 @@ async def test_a_normalization_change_redraws_without_a_task(client, explorers, 
     assert [i for i, layer in enumerate(now) if layer is not None] == [0]
     sample, frame = render(config.preview(explorer.preview_edge)), render(config)
     np.testing.assert_array_equal(now[0][0], Normalizer.fit(sample, "linear")(frame))
-    assert now[0][1] == (
-        config.x_range[0],
-        config.y_range[0],
-        config.x_range[1],
-        config.y_range[1],
-    )
+    # In the plot's units: spans of the view, around its centre.
+    assert now[0][1] == (-0.5, -0.5, 0.5, 0.5)
     await asyncio.sleep(3 * explorer.debounce)
     assert explorer.job is job
     assert await frames_run(client) == before
@@ -310,18 +306,21 @@ async def test_an_invalid_config_is_refused_then_a_valid_one_renders(
     await eventually(lambda: rendered(explorer), "the first frame")
     before = await frames_run(client)
 
-    # Each value within its bounds; together over the pixel budget.
-    explorer.config.param.update(width=4096, height=4096, max_iter=20_000)
+    # Each value within its bounds; together over a frame's budget by the estimate of its
+    # preview (computed here: its 128 x 128 pixels are cheap), nearly every pixel inside
+    # the set's main cardioid at 6000 iterations.
+    explorer.config.param.update(
+        fractal="mandelbrot", center_real="-0.2", span="0.2", width=4096, height=4096,
+        max_iter=6000,
+    )  # fmt: skip
     await eventually(lambda: explorer.message, "the refusal")
-    assert explorer.message.startswith(
-        "Not rendered: width x height x max_iter = 4096 x 4096 x 20000"
-    )
+    assert explorer.message.startswith("Not rendered: this frame's estimate is ")
     assert "over the budget" in explorer.message
     assert explorer._alert.visible is True
     assert explorer.job is job
     assert explorer.status.job is job
     assert explorer.view.stale is True
-    assert explorer.view.stale_reason == "Showing an older view: the requested one is invalid."
+    assert explorer.view.stale_reason == "Showing an older view: the requested one was refused."
     assert await explorer.render() is None
     assert await frames_run(client) == before
 
@@ -400,9 +399,7 @@ async def test_clicking_a_history_row_restores_its_view(client, explorers, event
     explorer = explorers(first.copy())
     await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
-    explorer.config.param.update(
-        c_real=-0.6, max_iter=150, x_range=(-1.0, 1.0), y_range=(-0.8, 0.8), colormap="kbc"
-    )
+    explorer.config.param.update(c_real=-0.6, max_iter=150, span="2", colormap="kbc")
     await eventually(
         lambda: rendered(explorer) and explorer.job.key != first.key, "the second frame"
     )
@@ -415,7 +412,10 @@ async def test_clicking_a_history_row_restores_its_view(client, explorers, event
     for name in COMPUTE_PARAMS + DISPLAY_PARAMS:
         assert getattr(explorer.config, name) == getattr(first, name), name
     assert explorer.history.selected is None  # ready for the same row to be clicked again
-    assert (explorer.view.x_range, explorer.view.y_range) == (first.x_range, first.y_range)
+    # The plot shows the restored view: its box around the plot's origin.
+    x, y, scale = placement(first.viewport, explorer.view.origin)
+    assert explorer.view.x_range == pytest.approx((x - scale / 2, x + scale / 2))
+    assert explorer.view.y_range == pytest.approx((y - scale / 2, y + scale / 2))
     assert explorer.controls._max_iter.value == first.max_iter
     await eventually(
         lambda: rendered(explorer) and explorer.job.key == first.key, "the restored frame"
@@ -430,26 +430,30 @@ async def test_zooming_the_plot_renders_the_new_viewport(explorers, eventually):
     await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
 
-    # What Bokeh reports after a box zoom: the plot's new ranges.
-    explorer.view._range_stream.event(x_range=(-1.0, 0.5), y_range=(-0.6, 0.9))
+    # What Bokeh reports after a box zoom: the plot's new ranges, in spans of the view
+    # around its centre (3.2 wide): the box's middle becomes the centre, its width the span.
+    explorer.view._range_stream.event(x_range=(-0.25, 0.25), y_range=(0.0, 0.5))
 
-    assert (explorer.config.x_range, explorer.config.y_range) == ((-1.0, 0.5), (-0.6, 0.9))
+    assert explorer.config.viewport.to_strings() == ("0", "0.8", "1.6")
+    assert explorer.config.max_iter == auto_max_iter("1.6")  # iterations follow the depth
     assert explorer.view.stale is True
-    assert viewport_text(explorer).startswith("**Viewport** Re [-1, 0.5], Im [-0.6, 0.9]")
+    assert viewport_text(explorer).startswith("**Viewport** zoom 2 at 0+0.8i")
     await eventually(lambda: rendered(explorer), "the zoomed frame")
-    assert explorer.job.config.x_range == (-1.0, 0.5)
+    assert explorer.job.config.span == "1.6"
 
 
 async def test_reset_returns_to_the_default_viewport(explorers, eventually):
-    explorer = explorers(light(12).copy(x_range=(-0.5, 0.5), y_range=(-0.25, 0.75)))
+    explorer = explorers(light(12).copy(center_imag="0.25", span="1"))
     await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
 
     explorer.controls._reset._process_event(ButtonClick(None))  # the Reset button
 
-    assert explorer.config.x_range == DEFAULT_RANGE
-    assert explorer.config.y_range == FractalConfig.param.y_range.default
+    assert explorer.config.viewport.to_strings() == ("0", "0", "3.2")
+    assert explorer.config.x_range == explorer.config.y_range == DEFAULT_RANGE
+    # The plot (in spans of the view it was drawn around, 1 wide at 0.25i) shows it all.
     assert explorer.view.x_range == DEFAULT_RANGE
+    assert explorer.view.y_range == (-1.85, 1.35)
     await eventually(lambda: rendered(explorer), "the default view's frame")
     assert explorer.job.config.x_range == DEFAULT_RANGE
 
@@ -459,16 +463,17 @@ async def test_ranges_echoed_back_with_float_noise_are_the_same_view(explorers, 
     explorer = explorers(config)
     job = await explorer.render()
     await eventually(lambda: rendered(explorer), "the first frame")
-    (x0, x1), (y0, y1) = config.x_range, config.y_range
-    pixel = (x1 - x0) / config.width
-    explorer.view._range_stream.event(x_range=(x0 + 1e-12, x1), y_range=(y0, y1 - pixel / 4))
-    assert explorer.config.x_range == (x0, x1)
+    # The plot is in spans of the view: a pixel is 1 / width of it.
+    pixel = 1 / config.width
+    explorer.view._range_stream.event(x_range=(-0.5 + 1e-12, 0.5), y_range=(-0.5, 0.5 - pixel / 4))
+    assert explorer.config.viewport == config.viewport
     assert explorer.view.stale is False
     await asyncio.sleep(3 * explorer.debounce)
     assert explorer.job is job
-    # A move of a whole pixel is a new view.
-    explorer.view._range_stream.event(x_range=(x0 + pixel, x1 + pixel), y_range=(y0, y1))
-    assert explorer.config.x_range == (x0 + pixel, x1 + pixel)
+    # A move of a whole pixel is a new view: its centre moves by a pixel, exactly.
+    explorer.view._range_stream.event(x_range=(-0.5 + pixel, 0.5 + pixel), y_range=(-0.5, 0.5))
+    # (A gesture's offsets are read to a millionth of the box: 1/4000 of this pixel.)
+    assert float(explorer.config.center_real) == pytest.approx(3.2 / 256, rel=1e-3)
 
 
 # -- the cluster ---------------------------------------------------------------------------

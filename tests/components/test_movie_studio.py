@@ -24,12 +24,12 @@ async def test_the_spec_zooms_from_the_default_view_into_the_current_one(explore
     studio.param.update(frames=12, fps=10, edge=128)
     spec = studio.spec()
     assert (spec.end.x_range, spec.end.y_range) == (VIEW.x_range, VIEW.y_range)
-    assert spec.start.x_range == FractalConfig.param.x_range.default
+    assert spec.start.viewport.to_strings() == ("0", "0", "3.2")
     assert (spec.width, spec.height) == (128, 96)  # the view's aspect, 128 on its longer side
     assert (spec.frames, spec.fps, spec.colormap) == (12, 10, VIEW.colormap)
     # "Start here": the zoom starts from the view on screen when it was pressed.
     studio.param.trigger("start_here")
-    explorer.config.param.update(x_range=(-0.1, 0.1), y_range=(-0.075, 0.075))
+    explorer.config.param.update(span="0.2")
     assert studio.spec().start.x_range == VIEW.x_range
     studio.param.trigger("start_default")
     assert studio.start is None

@@ -16,6 +16,7 @@ from components.fractal.view import LAYERS, lut, slot, tile_bounds
 from compute.fractal import FractalConfig, split
 from compute.fractal.colour import INSIDE, lookup_table
 from compute.fractal.tiles import MAX_TILES_PER_AXIS
+from compute.fractal.viewport import Viewport
 
 CONFIG = FractalConfig(
     width=512, height=256, max_iter=50, x_range=(-2.0, 2.0), y_range=(-1.0, 1.0)
@@ -52,31 +53,71 @@ def test_tile_bounds():
     config = FractalConfig(width=1024, height=512, x_range=(-2.0, 2.0), y_range=(-1.0, 1.0))
     tile = tile_at(config, 1, 2)
     assert (tile.x0, tile.x1, tile.y0, tile.y1) == (512, 768, 256, 512)
-    assert tile_bounds(config, tile) == (0.0, 0.0, 1.0, 1.0)
+    # In spans of the view (4 wide), around its centre.
+    assert tile_bounds(config, tile) == (0.0, 0.0, 0.25, 0.25)
     first = tile_at(config, 0, 0)
-    assert tile_bounds(config, first) == (-2.0, -1.0, -1.0, 0.0)
+    assert tile_bounds(config, first) == (-0.5, -0.25, -0.25, 0.0)
+    # Around another origin: here the plane's own units.
+    plane = Viewport("0", "0", "1")
+    assert tile_bounds(config, tile, plane) == (0.0, 0.0, 1.0, 1.0)
+    assert tile_bounds(config, first, plane) == (-2.0, -1.0, -1.0, 0.0)
+
+
+def test_tile_bounds_are_exact_at_depth():
+    # 1e-200 wide, 3e-200 right of an origin 330 digits long: float64 ranges could not
+    # tell these pixels apart, offsets in spans of the origin can.
+    centre = "-1.7" + "3" * 330
+    origin = Viewport(centre, "0.1", "1e-200")
+    config = FractalConfig(
+        fractal="mandelbrot", center_real=f"{origin.center_real}", center_imag="0.1",
+        span="1e-200", width=64, height=64,
+    )  # fmt: skip
+    moved = config.copy(center_real=Viewport(centre, "0.1", "1e-200").pan(3, 0).center_real)
+    whole = tile_at(moved, 0, 0).__class__(0, 0, 0, 64, 0, 64)
+    assert tile_bounds(moved, whole, origin) == (2.5, -0.5, 3.5, 0.5)
+    assert tile_bounds(config, whole, origin) == (-0.5, -0.5, 0.5, 0.5)
 
 
 def test_tile_bounds_cover_the_view_without_gaps():
     config = FractalConfig(width=1000, height=900, x_range=(-1.3, 0.7), y_range=(-0.4, 1.1))
     tiles = split(config.width, config.height)
-    extents = [tile_bounds(config, t) for t in tiles]
+    extents = [tile_bounds(config, t, Viewport("0", "0", "1")) for t in tiles]
     assert min(e[0] for e in extents) == pytest.approx(-1.3)
     assert max(e[2] for e in extents) == pytest.approx(0.7)
-    assert min(e[1] for e in extents) == pytest.approx(-0.4)
-    assert max(e[3] for e in extents) == pytest.approx(1.1)
+    # x wins: the y range keeps its middle (0.35) and the frame's aspect (2 * 0.9).
+    assert min(e[1] for e in extents) == pytest.approx(0.35 - 0.9)
+    assert max(e[3] for e in extents) == pytest.approx(0.35 + 0.9)
     area = sum((e[2] - e[0]) * (e[3] - e[1]) for e in extents)
-    assert area == pytest.approx(2.0 * 1.5)
+    assert area == pytest.approx(2.0 * 1.8)
 
 
 def test_show_preview_fills_layer_0_in_the_frames_orientation():
-    view = FractalView()
+    view = FractalView(origin=CONFIG.viewport)
     preview = CONFIG.preview(64)
     values = indices(preview.height, preview.width)
     view.show_preview(preview, values)
     shown, bounds = view.layers[0]
     np.testing.assert_array_equal(shown, values)
-    assert bounds == (-2.0, -1.0, 2.0, 1.0)
+    assert bounds == (-0.5, -0.25, 0.5, 0.25)
+
+
+def test_recentring_keeps_what_is_shown_in_place_and_sends_no_pixels():
+    view = FractalView(origin=CONFIG.viewport, aspect=0.5)
+    root = view.__panel__().get_root()
+    view.show_preview(CONFIG, indices(16, 32))
+    (figure,) = root.select({"type": Figure})
+    sent = image_arrays(root)[0]
+    # Zoomed by 2 into a point 1 right of the centre (of a view 4 wide): the old picture
+    # now spans [-1.5, 0.5] of the new view's spans, and the axes show the new view whole.
+    view.recentre(Viewport("1", "0", "2"), 0.5)
+    assert view.layers[0][1] == (-1.5, -0.5, 0.5, 0.5)
+    (source,) = [s for s in image_sources(root) if s.data["image"]]
+    assert (source.data["x"], source.data["dw"], source.data["y"]) == ([-1.5], [2.0], [-0.5])
+    assert image_arrays(root)[0] is sent  # its pixels stayed where they were
+    assert (view.x_range, view.y_range) == ((-0.5, 0.5), (-0.25, 0.25))
+    assert (figure.x_range.start, figure.x_range.end) == (-0.5, 0.5)
+    assert figure.xaxis[0].formatter.args == {"span": 2.0}
+    assert "zoom 1.6" in view._position.object
 
 
 def test_show_tile_fills_its_slot_and_a_new_preview_clears_it():
@@ -88,7 +129,7 @@ def test_show_tile_fills_its_slot_and_a_new_preview_clears_it():
 
     shown, bounds = view.layers[slot(tile)]
     np.testing.assert_array_equal(shown, values)
-    assert bounds == tile_bounds(CONFIG, tile) == (0.0, -1.0, 2.0, 1.0)
+    assert bounds == tile_bounds(CONFIG, tile, view.origin) == (0.0, -0.3125, 0.625, 0.3125)
     assert [i for i, layer in enumerate(view.layers) if layer is not None] == [slot(tile)]
 
     # The next frame's preview blanks the tiles of this one.
@@ -118,7 +159,7 @@ def test_rendered_layers_receive_the_pixels_and_nothing_else_changes():
     (source,) = changed
     # Bokeh draws row 0 at the bottom: the frame's own orientation (row 0 is y_range[0]).
     assert source.data["image"][0] is values
-    left, bottom, right, top = tile_bounds(CONFIG, tile)
+    left, bottom, right, top = tile_bounds(CONFIG, tile, view.origin)
     assert (source.data["x"][0], source.data["y"][0]) == (left, bottom)
     assert (source.data["dw"][0], source.data["dh"][0]) == (right - left, top - bottom)
 

@@ -179,7 +179,7 @@ async def test_single_flight_stops_when_work_says_so_and_resumes_at_the_next_off
             "b",
             "a",
             True,
-            (True, "Showing an older view: the requested one is invalid.", False),
+            (True, "Showing an older view: the requested one was refused.", False),
         ),
         (
             "offline",

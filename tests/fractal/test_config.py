@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -12,7 +13,19 @@ import sys
 import pytest
 
 from compute.colour import COLORMAPS, NORMALIZATIONS
-from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS, PIXEL_BUDGET, FractalConfig
+from compute.config import (
+    COMPUTE_PARAMS,
+    DISPLAY_PARAMS,
+    FRAME_BUDGET,
+    LEGACY_PARAMS,
+    MAX_ITER,
+    PIXEL_BUDGET,
+    FractalConfig,
+)
+from compute.engine.schema import OverBudget
+from compute.fractal import FrameWork
+from compute.fractal.kernels import KERNEL_VERSION
+from compute.fractal.viewport import auto_max_iter
 
 
 def test_defaults_are_valid():
@@ -22,6 +35,11 @@ def test_defaults_are_valid():
     assert cfg.colormap in COLORMAPS
     assert cfg.normalization in NORMALIZATIONS
     assert cfg.pixel_iterations == cfg.width * cfg.height * cfg.max_iter <= PIXEL_BUDGET
+    cfg.check_budget()
+    # The old default view, x_range = y_range = (-1.6, 1.6), as a centre and a span.
+    assert (cfg.center_real, cfg.center_imag, cfg.span) == ("0", "0", "3.2")
+    assert (cfg.x_range, cfg.y_range) == ((-1.6, 1.6), (-1.6, 1.6))
+    assert cfg.deep is False
 
 
 def test_every_parameter_is_either_compute_or_display():
@@ -30,6 +48,7 @@ def test_every_parameter_is_either_compute_or_display():
     assert not set(COMPUTE_PARAMS) & set(DISPLAY_PARAMS)
 
 
+# Each assignable parameter: refused at construction and on assignment alike.
 OUT_OF_BOUNDS = [
     ("fractal", "burning_ship"),
     ("c_real", 2.01),
@@ -42,22 +61,36 @@ OUT_OF_BOUNDS = [
     ("c_imag", -math.inf),
     ("max_iter", 0),
     ("max_iter", -5),
-    ("max_iter", 20_001),
+    ("max_iter", MAX_ITER + 1),
     ("max_iter", 100.5),
     ("width", 15),
     ("width", 4097),
     ("height", 15),
     ("height", 4097),
+    ("center_real", "4.01"),
+    ("center_real", "-4.000000001"),
+    ("center_imag", "4.01"),
+    ("center_real", "abc"),
+    ("center_imag", "nan"),
+    ("center_real", 0.5),  # a float, not a decimal string: digits would be lost
+    ("span", "8.01"),
+    ("span", "0"),
+    ("span", "-1"),
+    ("span", "1e-301"),
+    ("span", 1.0),
+    ("colormap", "no-such-colormap"),
+    ("normalization", "sqrt"),
+]
+# The old view's names: given at construction only (read-only properties afterwards).
+LEGACY_OUT_OF_BOUNDS = [
     ("x_range", (-4.5, 1.0)),
     ("x_range", (-1.0, 4.5)),
     ("y_range", (-4.5, 1.0)),
     ("y_range", (-1.0, 4.5)),
-    ("colormap", "no-such-colormap"),
-    ("normalization", "sqrt"),
 ]
 
 
-@pytest.mark.parametrize(("name", "value"), OUT_OF_BOUNDS)
+@pytest.mark.parametrize(("name", "value"), OUT_OF_BOUNDS + LEGACY_OUT_OF_BOUNDS)
 def test_out_of_bounds_rejected_at_construction(name, value):
     with pytest.raises(ValueError, match=name):
         FractalConfig(**{name: value})
@@ -79,17 +112,26 @@ def test_out_of_bounds_rejected_on_assignment(name, value):
         ("c_real", -2.0),
         ("c_imag", 2.0),
         ("max_iter", 1),
-        ("max_iter", 20_000),
+        ("max_iter", MAX_ITER),
         ("width", 16),
         ("height", 16),
         ("width", 4096),
-        ("x_range", (-4.0, 4.0)),
-        ("y_range", (-4.0, 4.0)),
+        ("center_real", "4"),
+        ("center_real", "-4"),
+        ("center_imag", "4"),
+        ("span", "8"),
+        ("span", "1e-300"),  # deep: a Mandelbrot view (see below)
     ],
 )
 def test_bounds_are_inclusive(name, value):
-    cfg = FractalConfig(**{"width": 64, "height": 64, name: value})
+    cfg = FractalConfig(**{"fractal": "mandelbrot", "width": 64, "height": 64, name: value})
     assert getattr(cfg, name) == value
+
+
+def test_the_old_ranges_bounds_are_inclusive():
+    cfg = FractalConfig(x_range=(-4.0, 4.0), y_range=(-4.0, 4.0), width=64, height=64)
+    assert (cfg.x_range, cfg.y_range) == ((-4.0, 4.0), (-4.0, 4.0))
+    assert (cfg.center_real, cfg.center_imag, cfg.span) == ("0", "0", "8")
 
 
 @pytest.mark.parametrize("name", ["x_range", "y_range"])
@@ -100,12 +142,17 @@ def test_ranges_must_increase(name, value):
 
 
 @pytest.mark.parametrize("name", ["x_range", "y_range"])
-def test_a_decreasing_range_is_refused_when_set_after_construction(name):
+def test_the_old_ranges_are_read_only_after_construction(name):
     cfg = FractalConfig()
-    # Each bound is in range: the pair's own type sees it, as it is set.
-    with pytest.raises(ValueError, match=f"{name} must be increasing"):
-        setattr(cfg, name, (1.0, -1.0))
+    before = cfg.to_dict()
+    # A property now: the view is set as a centre and a span.
+    with pytest.raises(AttributeError):
+        setattr(cfg, name, (-1.0, 1.0))
+    assert cfg.to_dict() == before
     assert getattr(cfg, name) == (-1.6, 1.6)
+    # A copy still takes them, and refuses a decreasing one by name.
+    with pytest.raises(ValueError, match=f"{name} must be increasing"):
+        cfg.copy(**{name: (1.0, -1.0)})
 
 
 @pytest.mark.parametrize("name", ["x_range", "y_range"])
@@ -114,27 +161,87 @@ def test_non_finite_range_rejected(name):
         FractalConfig(**{name: (math.nan, 1.0)})
 
 
-@pytest.mark.parametrize("name", ["x_range", "y_range"])
-def test_zoom_beyond_float64_precision_rejected(name):
-    with pytest.raises(ValueError, match="precision"):
-        FractalConfig(**{name: (0.5, 0.5 + 1e-14)})
-    # Deep, but still well within float64: accepted.
-    FractalConfig(**{name: (0.5, 0.5 + 1e-9)})
+@pytest.mark.parametrize(
+    "view",
+    [
+        {"x_range": (0.5, 0.5 + 1e-14), "y_range": (-0.5e-14, 0.5e-14)},
+        {"center_real": "0.5", "span": "1e-14"},
+    ],
+    ids=["old-ranges", "centre-and-span"],
+)
+def test_a_view_beyond_float64_is_deep_mandelbrot_only(view):
+    # Past float64's precision: a Mandelbrot view is computed by perturbation...
+    deep = FractalConfig(fractal="mandelbrot", **view)
+    assert deep.deep is True
+    assert deep.span == "1e-14"
+    # ...a Julia view is refused, naming the span and what to do instead.
+    with pytest.raises(ValueError, match=r"span 1e-14 .*Mandelbrot views only"):
+        FractalConfig(fractal="julia", **view)
 
 
-def test_pixel_budget_boundary():
-    # 4096 x 4096 x 256 is exactly the budget: allowed; one more iteration is not.
-    at_budget = FractalConfig(width=4096, height=4096, max_iter=256)
-    assert at_budget.pixel_iterations == PIXEL_BUDGET
-    with pytest.raises(ValueError, match="budget"):
-        FractalConfig(width=4096, height=4096, max_iter=257)
+def test_deep_starts_where_float64_can_no_longer_tell_pixels_apart():
+    # At 1024 px around 0.5: a pixel must be at least 2**-40 (9.09e-13) wide.
+    shallow = FractalConfig(center_real="0.5", span="1e-9", width=1024, height=1024)
+    assert shallow.deep is False
+    assert shallow.x_range == pytest.approx((0.5 - 0.5e-9, 0.5 + 0.5e-9), rel=1e-15)
+    with pytest.raises(ValueError, match="span 9e-10"):
+        FractalConfig(center_real="0.5", span="9e-10", width=1024, height=1024)
+    assert FractalConfig(fractal="mandelbrot", center_real="0.5", span="9e-10").deep
+    # Fewer pixels over the same span are wider: shallow again.
+    assert not FractalConfig(center_real="0.5", span="9e-10", width=512, height=512).deep
 
 
-def test_validate_catches_budget_exceeded_by_assignments():
-    cfg = FractalConfig(width=4096, height=4096, max_iter=100)
-    cfg.max_iter = 20_000  # in bounds on its own
-    with pytest.raises(ValueError, match="budget"):
+def test_a_view_made_deep_by_assignment_is_refused_by_validate():
+    cfg = FractalConfig(fractal="julia", width=64, height=64)
+    cfg.span = "1e-14"  # a valid span alone; too deep for a Julia set
+    with pytest.raises(ValueError, match="span"):
         cfg.validate()
+
+
+def test_validate_makes_assigned_values_canonical():
+    cfg = FractalConfig(fractal="mandelbrot")
+    cfg.param.update(center_real="-0.750", center_imag="+1E-1", span="2.50")
+    assert cfg.validate() is cfg
+    assert (cfg.center_real, cfg.center_imag, cfg.span) == ("-0.75", "0.1", "2.5")
+
+
+# --- the frame budget -------------------------------------------------------------------
+
+
+def test_the_frame_budget_is_checked_by_check_budget_not_at_construction():
+    # 4096 x 4096 x 4096 is exactly the budget: allowed; one more iteration is not.
+    at_budget = FractalConfig(width=4096, height=4096, max_iter=4096)
+    assert at_budget.pixel_iterations == FRAME_BUDGET
+    at_budget.check_budget()
+    over = FractalConfig(width=4096, height=4096, max_iter=4097)  # each value valid: made
+    assert over.validate() is over
+    with pytest.raises(OverBudget, match=r"worst case .*max_iter 4097.*over the budget"):
+        over.check_budget()
+
+
+def test_an_estimate_is_checked_against_the_budget_and_capped_at_the_worst_case():
+    cfg = FractalConfig(width=4096, height=4096, max_iter=MAX_ITER)
+    cfg.check_budget(FRAME_BUDGET)  # a preview's estimate, at the budget
+    with pytest.raises(OverBudget, match=r"estimate .*over the budget.*max_iter"):
+        cfg.check_budget(FRAME_BUDGET + 1)
+    # No estimate costs more than every pixel to max_iter.
+    cheap = FractalConfig(width=64, height=64, max_iter=100)
+    cheap.check_budget(100 * FRAME_BUDGET)
+
+
+def test_a_frame_of_an_over_budget_config_is_refused_but_its_preview_is_not():
+    cfg = FractalConfig(width=4096, height=4096, max_iter=100)
+    cfg.max_iter = 20_000  # in bounds on its own, over the budget together
+    assert cfg.validate() is cfg  # the budget is no longer validate's
+    with pytest.raises(OverBudget, match="over the budget"):
+        cfg.check_budget()
+    with pytest.raises(OverBudget, match="max_iter 20000"):
+        FrameWork(cfg)
+    with pytest.raises(OverBudget, match="estimate"):
+        FrameWork(cfg, iterations=2 * FRAME_BUDGET)
+    # With a preview's estimate under the budget (pixels that escape early), it renders.
+    assert FrameWork(cfg, iterations=FRAME_BUDGET / 2).key == cfg.key
+    assert FrameWork(cfg, preview=True).key == cfg.key
 
 
 # --- the key ------------------------------------------------------------------------
@@ -143,6 +250,9 @@ KEY_CONFIGS = [
     {},
     {"fractal": "mandelbrot", "max_iter": 250, "width": 640, "height": 480},
     {"c_real": 0.285, "c_imag": 0.01, "x_range": (-1.0, 0.5), "y_range": (-0.3, 0.7)},
+    {"c_real": 0.285, "center_real": "-0.25", "center_imag": "0.2", "span": "1.5"},
+    # Deep: named by its canonical strings.
+    {"fractal": "mandelbrot", "center_real": "-0.75", "center_imag": "0.1", "span": "1e-40"},
 ]
 
 
@@ -213,6 +323,9 @@ def test_julia_key_depends_on_c():
         ("x_range", (-1.5, 1.6)),
         ("y_range", (-1.6, 1.5)),
         ("y_range", (-1.5, 1.6)),
+        ("center_real", "0.001"),
+        ("center_imag", "-0.001"),
+        ("span", "3.1"),
     ],
 )
 def test_key_changes_with_each_compute_parameter(name, value):
@@ -270,14 +383,24 @@ def test_copy_without_changes_has_same_key():
     ("changes", "match"),
     [
         ({"x_range": (1.0, -1.0)}, "x_range"),
-        ({"width": 4096, "height": 4096, "max_iter": 20_000}, "budget"),
         ({"max_iter": 0}, "max_iter"),
-        ({"y_range": (0.1, 0.1 + 1e-15)}, "precision"),
+        ({"span": "9"}, "span"),
+        ({"center_imag": "-4.5"}, "center_imag"),
+        # Too deep for float64, and a Julia set: no perturbation for it.
+        ({"x_range": (0.1, 0.1 + 1e-15)}, "span .*Mandelbrot views only"),
+        ({"span": "1e-15"}, "span .*Mandelbrot views only"),
     ],
 )
 def test_copy_validates(changes, match):
     with pytest.raises(ValueError, match=match):
         FractalConfig().copy(**changes)
+
+
+def test_copy_of_an_over_budget_size_is_made_and_refused_as_a_frame():
+    big = FractalConfig().copy(width=4096, height=4096, max_iter=20_000)
+    assert big.pixel_iterations > FRAME_BUDGET
+    with pytest.raises(OverBudget, match="budget"):
+        FrameWork(big)
 
 
 def test_summary_julia():
@@ -291,7 +414,7 @@ def test_summary_julia():
         x_range=(-1.6, 1.6),
         y_range=(-1.2, 1.2),
     )
-    assert cfg.summary() == "julia c=-0.8000+0.1560i, 500 it, 640x480, x[-1.6, 1.6] y[-1.2, 1.2]"
+    assert cfg.summary() == "julia c=-0.8000+0.1560i, 500 it, 640x480, zoom 1 at 0+0i"
 
 
 def test_summary_mandelbrot():
@@ -304,7 +427,24 @@ def test_summary_mandelbrot():
         x_range=(-2.25, 0.75),
         y_range=(-1.0, 1.0),
     )
-    assert cfg.summary() == "mandelbrot, 1000 it, 300x200, x[-2.25, 0.75] y[-1, 1]"
+    # Zoom 3.2 / 3 against the default view, centred on -0.75.
+    assert cfg.summary() == "mandelbrot, 1000 it, 300x200, zoom 1.07 at -0.75+0i"
+
+
+def test_summary_of_a_deep_view():
+    cfg = FractalConfig(
+        fractal="mandelbrot",
+        max_iter=1000,
+        width=64,
+        height=64,
+        center_real="-0.743643887037151",
+        center_imag="0.13182590420533",
+        span="3.2e-30",
+    )
+    assert cfg.deep
+    assert cfg.summary() == (
+        "mandelbrot, 1000 it, 64x64, zoom 1.0e+30 at -0.743643887037+0.131825904205i"
+    )
 
 
 # --- preview --------------------------------------------------------------------------
@@ -369,3 +509,160 @@ def test_preview_keeps_the_view_and_gets_its_own_key():
 def test_preview_of_a_small_frame_is_the_same_computation():
     config = FractalConfig(fractal="mandelbrot", width=96, height=64, max_iter=50)
     assert config.preview(128).key == config.key
+
+
+# --- the view as a centre and a span; the old ranges ----------------------------------------
+
+
+def key_before_the_centre(fractal, c, max_iter, width, height, x_range, y_range) -> str:
+    """A frame's key as the code computed it when the view was x_range and y_range."""
+    c_real, c_imag = (0.0, 0.0) if fractal == "mandelbrot" else c
+    exact = {
+        "fractal": fractal,
+        "c_real": float(c_real).hex(),
+        "c_imag": float(c_imag).hex(),
+        "max_iter": max_iter,
+        "width": width,
+        "height": height,
+        "x_range": [float(v).hex() for v in x_range],
+        "y_range": [float(v).hex() for v in y_range],
+        "kernel": KERNEL_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(exact, sort_keys=True).encode()).hexdigest()
+    return f"{fractal}-{digest[:24]}"
+
+
+def test_a_square_old_range_is_its_centre_and_span_and_keeps_its_key():
+    # 2.75 x 1.25 in the plane on 880 x 400 pixels: square pixels, as the old view had.
+    size = {"width": 880, "height": 400, "max_iter": 200}
+    old = FractalConfig(x_range=(-1.5, 1.25), y_range=(-0.75, 0.5), **size)
+    new = FractalConfig(center_real="-0.125", center_imag="-0.125", span="2.75", **size)
+    assert (old.center_real, old.center_imag, old.span) == ("-0.125", "-0.125", "2.75")
+    assert old.to_dict() == new.to_dict()
+    assert old.key == new.key
+    assert (new.x_range, new.y_range) == ((-1.5, 1.25), (-0.75, 0.5))
+    assert new.key == key_before_the_centre(
+        "julia", (-0.8, 0.156), 200, 880, 400, (-1.5, 1.25), (-0.75, 0.5)
+    )
+    # And a key written by the code of the store fixture (tests/data/store-82de712).
+    fixture = FractalConfig(
+        fractal="mandelbrot", max_iter=60, width=64, height=64, center_real="-0.75", span="2.5"
+    )
+    assert fixture.key == "mandelbrot-a51bba07ec6602baa5e6a561"
+    assert fixture.key == key_before_the_centre(
+        "mandelbrot", (0.0, 0.0), 60, 64, 64, (-2.0, 0.5), (-1.25, 1.25)
+    )
+
+
+def test_for_a_non_square_old_range_x_wins_and_y_keeps_its_middle():
+    cfg = FractalConfig(x_range=(-1.5, 1.25), y_range=(-0.75, 0.5), width=640, height=480)
+    assert (cfg.center_real, cfg.center_imag, cfg.span) == ("-0.125", "-0.125", "2.75")
+    assert cfg.x_range == (-1.5, 1.25)
+    # 2.75 * 480 / 640 = 2.0625 high, about the old middle -0.125.
+    assert cfg.y_range == (-1.15625, 0.90625)
+    (x0, x1), (y0, y1) = cfg.x_range, cfg.y_range
+    assert (x1 - x0) / cfg.width == pytest.approx((y1 - y0) / cfg.height, rel=1e-15)
+    # A y range taller than the frame's aspect shrinks to it, too.
+    tall = FractalConfig(x_range=(-1.0, 1.0), y_range=(-2.0, 4.0), width=100, height=100)
+    assert (tall.x_range, tall.y_range) == ((-1.0, 1.0), (0.0, 2.0))
+    # A missing range is the old default's, (-1.6, 1.6).
+    assert FractalConfig(x_range=(-1.0, 0.0)).viewport.to_strings() == ("-0.5", "0", "1")
+    assert FractalConfig(y_range=(0.0, 1.0)).viewport.to_strings() == ("0", "0.5", "3.2")
+    # The same goes for a copy given one of them: the other is the copy's own.
+    moved = FractalConfig(width=200, height=100).copy(x_range=(0.0, 1.0))
+    assert (moved.x_range, moved.y_range) == ((0.0, 1.0), (-0.25, 0.25))
+
+
+@pytest.mark.parametrize("name", ["center_real", "center_imag", "span"])
+def test_the_view_is_given_one_way_not_both(name):
+    with pytest.raises(ValueError, match=rf"not both \({name} with x_range\)"):
+        FractalConfig(**{"x_range": (-1.0, 1.0), name: "0.5"})
+
+
+def test_a_copy_given_the_view_both_ways_is_refused():
+    with pytest.raises(ValueError, match="not both"):
+        FractalConfig().copy(x_range=(-1.0, 1.0), span="1")
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        ("0.10", "-0", "3.20e0"),
+        ("+0.1", "0.000", "32E-1"),
+        ("1e-1", "-0.0e5", "3.2000000000000000000000"),
+        # Digits below the centre's grid (25 places under the span's): rounded away.
+        ("0.1" + "0" * 30 + "1", "1e-40", "3.2"),
+    ],
+)
+def test_canonical_forms_of_a_view_are_one_view_and_one_key(view):
+    real, imag, span = view
+    cfg = FractalConfig(center_real=real, center_imag=imag, span=span)
+    assert (cfg.center_real, cfg.center_imag, cfg.span) == ("0.1", "0", "3.2")
+    plain = FractalConfig(center_real="0.1", center_imag="0", span="3.2")
+    assert cfg.key == plain.key
+    assert cfg.to_dict() == plain.to_dict()
+
+
+def test_canonical_forms_of_a_deep_view_are_one_key():
+    deep = {"fractal": "mandelbrot", "width": 64, "height": 64}
+    one = FractalConfig(center_real="-0.75", center_imag="0.1", span="1e-40", **deep)
+    other = FractalConfig(center_real="-0.750", center_imag="1E-1", span="0.1e-39", **deep)
+    assert one.deep
+    assert other.deep
+    assert (other.center_real, other.center_imag, other.span) == ("-0.75", "0.1", "1e-40")
+    assert other.key == one.key
+    assert FractalConfig(center_real="-0.75", center_imag="0.1", span="2e-40", **deep).key != (
+        one.key
+    )
+
+
+def test_a_300_digit_centre_survives_json_exactly():
+    digits = "".join(str((7 * i + 3) % 10) for i in range(299)) + "7"  # no trailing zero
+    centre = f"-0.{digits}"
+    cfg = FractalConfig(
+        fractal="mandelbrot",
+        center_real=centre,
+        center_imag="0.1",
+        span="1e-280",  # its centre's grid: 1e-305, finer than the 300 digits
+        max_iter=1000,
+        width=64,
+        height=64,
+    )
+    assert cfg.deep
+    assert cfg.center_real == centre
+    stored = json.loads(json.dumps(cfg.to_dict()))
+    assert stored["center_real"] == centre
+    again = FractalConfig.from_dict(stored)
+    assert again.to_dict() == cfg.to_dict()
+    assert again.key == cfg.key
+    # The API's path: the JSON body read against the config's schema.
+    assert FrameWork.from_params(stored).config.to_dict() == cfg.to_dict()
+    # Every digit counts: the last one makes another view, and another frame.
+    other = cfg.copy(center_real=f"-0.{digits[:-1]}8")
+    assert other.key != cfg.key
+
+
+@pytest.mark.parametrize("span", ["3.2", "1e-5", "1e-20", "3.2e-100", "1e-300"])
+def test_max_iter_none_is_resolved_to_the_automatic_count_for_the_span(span):
+    cfg = FractalConfig(fractal="mandelbrot", span=span, max_iter=None, width=64, height=64)
+    assert cfg.max_iter == auto_max_iter(span)
+    assert isinstance(cfg.max_iter, int)
+    # Resolved before the key: the same frame as the count given explicitly.
+    explicit = cfg.copy(max_iter=auto_max_iter(span))
+    assert explicit.key == cfg.key
+    assert FractalConfig.from_dict({**cfg.to_dict(), "max_iter": None}).key == cfg.key
+
+
+def test_max_iter_none_grows_with_depth_and_is_resolved_again_in_a_copy():
+    top = FractalConfig(fractal="mandelbrot", max_iter=None)
+    assert top.max_iter == auto_max_iter("3.2") == 200
+    deeper = top.copy(span="1e-10", max_iter=None)
+    assert deeper.max_iter == auto_max_iter("1e-10") > top.max_iter
+    # A copy that does not ask again keeps the resolved count.
+    assert top.copy(span="1e-10").max_iter == 200
+
+
+def test_the_old_names_are_still_named_as_legacy():
+    assert set(LEGACY_PARAMS) == {"x_range", "y_range"}
+    assert not set(LEGACY_PARAMS) & set(FractalConfig.param)
+    assert not set(LEGACY_PARAMS) & set(FractalConfig().to_dict())

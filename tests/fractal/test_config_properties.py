@@ -15,9 +15,30 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from compute import FractalConfig
-from compute.config import COMPUTE_PARAMS, DISPLAY_PARAMS, PIXEL_BUDGET
+from compute.fractal import FrameWork
+from compute.fractal.config import (
+    COMPUTE_PARAMS,
+    DISPLAY_PARAMS,
+    FRAME_BUDGET,
+    LEGACY_PARAMS,
+    MAX_ITER,
+)
 
 PARAMS = COMPUTE_PARAMS + DISPLAY_PARAMS
+# Given at construction only: the old view, read back as properties.
+MADE_WITH = PARAMS + LEGACY_PARAMS
+# Decimal strings of every kind: canonical or not, at and beyond the bounds (±4, 8, 1e-300),
+# deeper than float64 can tell pixels apart, malformed, and floats that are no strings.
+decimals = st.one_of(
+    st.sampled_from(
+        ["0", "-0", "-0.75", "0.10", "1e-1", "+1.5E-3", "4", "-4.0000001", "8", "8.01",
+         "1e-9", "1e-20", "3.2e-213", "1e-300", "1e-301", "1e-400", "", "abc", "1e", "nan",
+         "Infinity", "1_0", " 1", "١", "1" * 3000]
+    ),
+    st.decimals(allow_nan=False, allow_infinity=False, places=30).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-400, 5).map(lambda e: f"1.25e{e}"),
+)  # fmt: skip
 CHECKED = settings(max_examples=300)  # (the profile: tests/conftest.py)
 # What Python code may hand the config as a number: bools (ints, to Python), NaN and the
 # infinities, ints beyond any float, numpy's scalars, fractions and complex numbers.
@@ -44,27 +65,29 @@ anything = st.one_of(
 
 def plausible(name: str):
     """Values near what the parameter takes: within, at and just beyond its bounds."""
-    p = FractalConfig.param[name]
     if name in ("x_range", "y_range"):
         ends = st.one_of(st.floats(min_value=-5, max_value=5), st.sampled_from([-4.0, 0.0, 4.0]))
         near = ends.flatmap(lambda lo: st.tuples(st.just(lo), st.sampled_from([lo, lo + 1e-15])))
         return st.one_of(st.tuples(ends, ends), near)
+    p = FractalConfig.param[name]
     if name in ("max_iter", "width", "height"):
         lo, hi = p.bounds
         return st.one_of(st.integers(lo - 2, hi + 2), st.sampled_from([lo, hi]))
     if name in ("c_real", "c_imag"):
         return st.floats(min_value=-2.5, max_value=2.5)
+    if name in ("center_real", "center_imag", "span"):
+        return decimals
     return st.one_of(st.sampled_from(p.objects), st.text(max_size=8))
 
 
-values_of = {name: st.one_of(plausible(name), anything) for name in PARAMS}
+values_of = {name: st.one_of(plausible(name), anything) for name in MADE_WITH}
 some_values = st.fixed_dictionaries({}, optional=values_of)
 # Mostly valid values, over the budget more often than not.
 large = st.fixed_dictionaries(
     {
         "width": st.integers(16, 4096),
         "height": st.integers(16, 4096),
-        "max_iter": st.integers(1, 20_000),
+        "max_iter": st.integers(1, MAX_ITER),
     }
 )
 
@@ -83,10 +106,22 @@ def assert_well_formed(config: FractalConfig) -> None:
         assert isinstance(value, numbers.Real), name
         assert not isinstance(value, bool), name
         assert math.isfinite(value), name
-    for name in ("x_range", "y_range"):
-        lo, hi = getattr(config, name)
-        assert -4.0 <= lo < hi <= 4.0, name
-    assert config.pixel_iterations <= PIXEL_BUDGET
+    for name in ("center_real", "center_imag", "span"):
+        assert isinstance(getattr(config, name), str), name
+    assert config.viewport.to_dict() == {
+        name: getattr(config, name) for name in ("center_real", "center_imag", "span")
+    }, "not canonical"
+    if not config.deep:
+        # The centre lies within ±4 and the span is at most 8: x stays within ±8. The
+        # height follows the frame's aspect (square pixels), so a tall frame's y range
+        # may reach far beyond the plane: finite, increasing, and of the frame's aspect.
+        (x0, x1), (y0, y1) = config.x_range, config.y_range
+        assert -8.0 <= x0 < x1 <= 8.0, "x_range"
+        assert math.isfinite(y0), "y_range"
+        assert math.isfinite(y1), "y_range"
+        assert y0 < y1, "y_range"
+        aspect = (y1 - y0) / (x1 - x0)
+        assert math.isclose(aspect, config.height / config.width, rel_tol=1e-9), "not square"
 
 
 def assert_round_trips(config: FractalConfig) -> None:
@@ -106,25 +141,33 @@ def assert_round_trips(config: FractalConfig) -> None:
 # the pair's order was checked (OverflowError, or NumPy's overflow warning).
 @example(values={"y_range": (10**400, np.float32(0.0))})
 @example(values={"x_range": (-(10**400), np.float32(1.0))})
+# Found by Hypothesis: an old x_range too narrow for a Julia set is refused as the span it
+# makes (the width of x_range is the view's span).
+@example(values={"x_range": (0.0, 1e-15)})
 def test_a_config_is_made_or_refused_naming_a_parameter(values):
     config, refused = attempt(lambda: FractalConfig(**values))
     if refused is not None:
-        assert any(name in refused for name in values), refused
+        named = set(values) | ({"span"} if "x_range" in values else set())
+        assert any(name in refused for name in named), refused
         return
     assert_well_formed(config)
     assert_round_trips(config)
 
 
 @CHECKED
-@given(values=large)
-def test_the_pixel_budget_is_kept_and_named(values):
+@given(values=large, estimate=st.one_of(st.none(), st.floats(0, 4 * FRAME_BUDGET)))
+def test_the_frame_budget_is_kept_and_named(values, estimate):
+    config = FractalConfig(**values)
     cost = values["width"] * values["height"] * values["max_iter"]
-    if cost > PIXEL_BUDGET:
+    # An estimate is capped at the worst case: no pixel runs past max_iter.
+    expected = cost if estimate is None else min(estimate, cost)
+    if expected > FRAME_BUDGET:
         with pytest.raises(ValueError, match="over the budget") as refused:
-            FractalConfig(**values)
+            FrameWork(config, iterations=estimate)
         assert "max_iter" in str(refused.value)
     else:
-        assert_round_trips(FractalConfig(**values))
+        assert FrameWork(config, iterations=estimate).key == config.key
+    assert_round_trips(config)
 
 
 @CHECKED
@@ -141,8 +184,8 @@ def test_setting_a_value_keeps_the_config_well_formed(name, data):
     # Accepted alone; the constraints across parameters are validate()'s.
     _, invalid = attempt(config.validate)
     if invalid is not None:
-        assert "precision" in invalid, invalid
-        assert name in invalid, invalid
+        # The view together: its depth (a Julia set, a wider frame), its digits.
+        assert name in invalid or "span" in invalid, invalid
         return
     assert_well_formed(config)
     assert_round_trips(config)

@@ -1,6 +1,7 @@
 """A deep frame as work on a real LocalCluster: the reference orbit a chain of tasks, the
 orbit replicated, the tiles spread over the workers; equal to the frame computed in this
-process (itself checked against ball arithmetic in test_perturbation.py)."""
+process, and to perturbation from the view's own centre (itself checked against ball
+arithmetic in test_perturbation.py)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,80 @@ import pytest
 from compute.engine import JobManager
 from compute.engine.diagnostics import start_order
 from compute.engine.store import ResultStore
-from compute.fractal.deep import CHUNK, TASK, DeepFrameWork, DeepView
+from compute.fractal import FractalConfig, FrameWork, render
+from compute.fractal.deep import CHUNK, TASK, reference_for
 from compute.fractal.perturbation import render_deep
+from compute.fractal.kernels import escape_time
+from compute.fractal.tiles import pixel_centers
 from compute.fractal.testing import tiles_held
 from compute.fractal.viewport import auto_max_iter
 
 # c = i, a Misiurewicz point on the boundary: escaping pixels of every count near it.
-AT_I = {"center_real": "0", "center_imag": "1.0", "span": "1e-40"}
+AT_I = {"fractal": "mandelbrot", "center_real": "0", "center_imag": "1.0", "span": "1e-40"}
+
+
+AT_I_VIEW = {k: v for k, v in AT_I.items() if k != "fractal"}
+
+
+def DeepView(**values):
+    return FractalConfig(**{"width": 512, "height": 512, **values})
+
+
+def DeepFrameWork(config):
+    return FrameWork(config)
+
+
+def close_to(frame, other):
+    """Escape counts equal on 99.9% of the pixels, smooth values within 1e-3 there."""
+    inside = np.isnan(frame) | np.isnan(other)
+    assert (np.isnan(frame) == np.isnan(other)).mean() >= 0.999
+    same = ~inside & (np.floor(frame) == np.floor(other))
+    assert same.sum() >= 0.999 * (~inside).sum()
+    assert np.abs(frame - other)[same].max() < 1e-3
 
 
 def test_a_view_is_canonical_and_bad_values_name_their_parameter():
     one = DeepView(**AT_I, max_iter=500, width=64, height=48)
-    other = DeepView(center_real="0.0", center_imag="1", span="1E-40", max_iter=500, width=64,
-                     height=48)  # fmt: skip
+    other = DeepView(fractal="mandelbrot", center_real="0.0", center_imag="1", span="1E-40",
+                     max_iter=500, width=64, height=48)  # fmt: skip
     assert (one.center_imag, one.span) == ("1", "1e-40")
     assert one.key == other.key
     assert one.key != DeepView(**AT_I, max_iter=501, width=64, height=48).key
+    assert one.deep
+    assert not DeepView(**{**AT_I, "span": "1e-9"}).deep
     for name, bad in (("span", "0"), ("span", "1e-400"), ("center_real", "abc")):
         with pytest.raises(ValueError, match=name):
             DeepView(**{**AT_I, name: bad})
+    with pytest.raises(ValueError, match=r"span 1e-40 .*Mandelbrot views only"):
+        DeepView(**{**AT_I, "fractal": "julia"})
+
+
+def test_nearby_views_share_one_reference_and_the_shift_is_exact():
+    view = DeepView(**{**AT_I, "center_real": "3.3e-41"})
+    panned = DeepView(**{**AT_I, "center_real": "4.1e-41"})
+    zoomed = DeepView(**{**AT_I, "span": "5e-41"}, max_iter=view.max_iter)
+    reference = reference_for(view)
+    assert (reference.center_real, reference.center_imag) == ("0", "1")
+    assert reference_for(panned) == reference == reference_for(zoomed)
+    assert reference_for(view.preview(64)) == reference
+    assert reference.length % CHUNK == 0
+    assert reference.length > view.max_iter
+    assert reference_for(DeepView(**{**AT_I, "span": "1e-60"})) != reference
 
 
 def test_without_max_iter_a_view_gets_one_that_grows_with_depth_before_its_key():
-    shallow, deep = DeepView(**{**AT_I, "span": "1e-20"}), DeepView(**{**AT_I, "span": "1e-100"})
+    shallow, deep = (
+        DeepView(**{**AT_I, "span": "1e-20"}, max_iter=None),
+        DeepView(**{**AT_I, "span": "1e-100"}, max_iter=None),
+    )
     assert shallow.max_iter == auto_max_iter("1e-20") < deep.max_iter == auto_max_iter("1e-100")
     explicit = DeepView(**{**AT_I, "span": "1e-100"}, max_iter=deep.max_iter)
     assert explicit.key == deep.key
-    assert DeepFrameWork.from_dict(DeepFrameWork(deep).to_dict()).key == deep.key
+    stored = DeepFrameWork(deep).to_dict()
+    assert stored["max_iter"] == deep.max_iter  # a record keeps the count it resolved to
+    assert FrameWork.from_dict(stored).key == deep.key
+    # A request without a count, as the API's JSON null, names the same frame.
+    assert FrameWork.from_params({**stored, "max_iter": None}).key == deep.key
 
 
 @pytest.mark.cluster
@@ -48,10 +96,8 @@ async def test_a_deep_frame_on_the_cluster_equals_the_one_computed_here(registry
     # Three chunks of the reference, then the tiles: each a part, each reported.
     assert job.parts_total == 3 + len(job.tiles)
     assert job.parts_done == job.parts_total
-    here = render_deep(
-        view.center_real, view.center_imag, view.span, view.width, view.height, view.max_iter
-    )
-    np.testing.assert_array_equal(frame, here)
+    np.testing.assert_array_equal(frame, render(view))
+    close_to(frame, render_deep(**AT_I_VIEW, width=512, height=384, max_iter=view.max_iter))
     assert np.isfinite(frame).any()
     # Every tile read the one orbit, replicated: the tiles ran on both workers.
     started = await start_order(client)
@@ -101,7 +147,7 @@ async def test_a_later_frame_of_the_same_centre_and_limit_reuses_the_kept_orbit(
     # Another size of the same view, through a registry of its own (another process's
     # memory: the orbit comes from the store): no reference task, tiles on both workers.
     again = DeepView(**AT_I, max_iter=CHUNK + 1, width=512, height=384)
-    assert again.reference_key == first.reference_key
+    assert reference_for(again) == reference_for(first)
     later = JobManager(registries(store)).submit(DeepFrameWork(again))
     frame = await later.result()
     started = await start_order(client)
@@ -113,8 +159,44 @@ async def test_a_later_frame_of_the_same_centre_and_limit_reuses_the_kept_orbit(
     }
     assert all(tiles.values()), tiles
     assert later.parts_done == later.parts_total
-    here = render_deep(
-        again.center_real, again.center_imag, again.span, again.width, again.height,
-        again.max_iter,
+    np.testing.assert_array_equal(frame, render(again))
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_a_deep_frame_whose_reference_escapes_early_renders(registry):
+    # i + 1.2e-271 at a span of 1e-280: its reference (the centre, to the span's decade)
+    # escapes after 725 values, in the first of two chunks; the second is empty.
+    view = DeepView(
+        **{**AT_I, "center_imag": "1." + "0" * 270 + "123456789", "span": "1e-280"},
+        max_iter=CHUNK + 5, width=64, height=64,
     )  # fmt: skip
-    np.testing.assert_array_equal(frame, here)
+    job = JobManager(registry).submit(DeepFrameWork(view))
+    frame = await job.result()
+    np.testing.assert_array_equal(frame, render(view))
+    assert np.isfinite(frame).all()
+
+
+def test_a_deep_frame_from_a_shared_reference_agrees_with_its_centre_and_float64():
+    # 3e-10 over 512 pixels: deep by the switch's margin, yet float64 still resolves each
+    # pixel (about 5,000 ulps). The shared reference is the centre rounded to the span's
+    # decade, off the centre: rebasing makes it serve, and the frame agrees with one
+    # perturbed from its own centre (checked against ball arithmetic in
+    # test_perturbation.py) as closely as any two deep renderings, and with float64 as
+    # closely as float64's own error allows there (see test_perturbation.py).
+    config = FractalConfig(
+        fractal="mandelbrot", center_real="-0.74530000012345", center_imag="0.11270000006789",
+        span="3.3e-10", max_iter=1000, width=512, height=384,
+    )  # fmt: skip
+    assert config.deep
+    reference = reference_for(config)
+    assert reference.center_real != config.center_real
+    frame = render(config)
+    own = render_deep(config.center_real, config.center_imag, config.span, 512, 384, 1000)
+    close_to(frame, own)
+    xs = pixel_centers(*config.x_range, config.width)
+    ys = pixel_centers(*config.y_range, config.height)
+    direct = escape_time(xs, ys, 0j, True, config.max_iter)
+    both = ~np.isnan(frame) & ~np.isnan(direct)
+    assert both.mean() > 0.5
+    assert np.mean(np.floor(frame[both]) == np.floor(direct[both])) >= 0.98

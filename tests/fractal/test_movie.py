@@ -44,15 +44,27 @@ def test_the_zoom_has_constant_speed_and_ends_on_the_end_view():
     configs = spec.frame_configs()
     ratios = np.diff(np.log(widths(spec)))
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
-    assert configs[0].x_range == spec.start.x_range
-    assert (configs[-1].x_range, configs[-1].y_range) == (END.x_range, END.y_range)
+    # The first and last frames are the start and end views (centre and span), at the
+    # movie's size: the same x range, and the y range the movie's aspect gives them.
+    view = ("center_real", "center_imag", "span")
+    for frame, given in ((configs[0], spec.start), (configs[-1], END)):
+        assert [getattr(frame, k) for k in view] == [getattr(given, k) for k in view]
+        assert frame.x_range == given.x_range
+        assert frame.y_range == given.copy(width=64, height=48).y_range
+    assert configs[-1].y_range == (-0.15, 0.15)  # 0.4 wide, 0.4 * 48 / 64 high
     # The end's centre is the fixed point: every frame's centre lies on the line from
     # the start's centre to it, at a distance that shrinks with the frame's width.
-    cx = [(c.x_range[0] + c.x_range[1]) / 2 for c in configs]
     end_cx = (END.x_range[0] + END.x_range[1]) / 2
+    cx = [(c.x_range[0] + c.x_range[1]) / 2 for c in configs]
     w = widths(spec)
     scaled = [(x - end_cx) / (wk - w[-1]) for x, wk in zip(cx[:-1], w[:-1], strict=True)]
     np.testing.assert_allclose(scaled, scaled[0], rtol=1e-9)
+    assert scaled[0] != 0  # the centre does move: from 0 to -0.15
+    # Every frame's pixels are square, at the movie's aspect.
+    for c in configs:
+        assert (c.y_range[1] - c.y_range[0]) / (c.x_range[1] - c.x_range[0]) == pytest.approx(
+            48 / 64, rel=1e-12
+        )
 
 
 def test_iterations_grow_with_depth_from_the_start_to_the_end_view():
@@ -64,10 +76,24 @@ def test_iterations_grow_with_depth_from_the_start_to_the_end_view():
 
 
 def test_refusals_say_what_to_change():
-    # Fine at the view's 16 px, too deep for float64 at the movie's 256.
-    deep = END.copy(width=16, height=16, x_range=(0.1, 0.1 + 1e-12), y_range=(0.1, 0.1 + 1e-12))
-    with pytest.raises(ValueError, match=r"Frame \d+ of 8 cannot be rendered.*float64"):
-        small(end=deep, width=256, height=256)
+    # Shallow at the view's 16 px (a pixel of 6e-12), too deep for float64 at the movie's
+    # 256 (4e-13, under 2**-40): a deep Mandelbrot frame is rendered by perturbation, but
+    # a movie stays within float64; only its last frame is that deep.
+    deep = dict(width=16, height=16, center_real="0.1", center_imag="0.1", span="1e-10")
+    mandelbrot = FractalConfig(fractal="mandelbrot", max_iter=400, **deep)
+    assert not mandelbrot.deep
+    assert mandelbrot.copy(width=256, height=256).deep
+    start = FractalConfig(fractal="mandelbrot", max_iter=100)
+    with pytest.raises(
+        ValueError, match=r"Frame 8 of 8 cannot be rendered: a span of 1e-10 .*beyond float64"
+    ):
+        small(start=start, end=mandelbrot, width=256, height=256)
+    small(start=start, end=mandelbrot, width=16, height=16)  # within float64: made
+    # A Julia set has no deep renderer: its frame is refused as a config would be.
+    with pytest.raises(
+        ValueError, match=r"Frame 8 of 8 cannot be rendered: span 1e-10 .*Mandelbrot views only"
+    ):
+        small(end=END.copy(**deep), width=256, height=256)
     with pytest.raises(ValueError, match="same fractal"):
         small(end=END.copy(fractal="mandelbrot"))
     with pytest.raises(ValueError, match="budget"):

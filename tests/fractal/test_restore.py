@@ -25,8 +25,9 @@ def view() -> FractalConfig:
         c_real=-0.8,
         c_imag=0.156,
         max_iter=321,
-        width=640,
-        height=480,
+        # 2.75 x 1.25 in the plane: square pixels, so the old ranges read back as given.
+        width=880,
+        height=400,
         x_range=(-1.5, 1.25),
         y_range=(-0.75, 0.5),
         colormap="kbc",
@@ -53,7 +54,26 @@ def test_restore_of_a_frame_record_is_the_original_config():
     assert isinstance(restored.x_range, tuple)
     assert isinstance(restored.y_range, tuple)
     assert (restored.x_range, restored.y_range) == ((-1.5, 1.25), (-0.75, 0.5))
+    assert (restored.center_real, restored.center_imag, restored.span) == (
+        "-0.125",
+        "-0.125",
+        "2.75",
+    )
     assert restored.key == config.key == work.key
+
+
+def test_a_record_of_the_old_view_restores_the_same_frame():
+    # Written before the view was a centre and a span: x_range and y_range as lists.
+    config = view()
+    old = {
+        k: v
+        for k, v in config.to_dict().items()
+        if k not in ("center_real", "center_imag", "span")
+    }
+    old.update(x_range=[-1.5, 1.25], y_range=[-0.75, 0.5])
+    work = KNOWN.restore(through_json(frame_record().replace(config=old)))
+    assert parameters(work.config) == parameters(config)
+    assert work.key == config.key
 
 
 def test_restore_of_a_movie_record_is_the_original_spec():

@@ -221,19 +221,48 @@ async def test_cancel_stops_the_frame_and_says_the_image_is_incomplete(
 
 
 async def test_an_invalid_config_is_refused_and_a_valid_one_renders(client, sessions, eventually):
-    session, _ = sessions()
+    session, painter = sessions()
     config = light(6, size=512)
     session.request(config)
     await eventually(lambda: finished(session, config), "the frame")
     before = await frames_run(client)
+    # Invalid together (a Julia set deeper than float64): refused at once, no preview.
     invalid = config.copy()
-    invalid.param.update(width=4096, height=4096, max_iter=20_000)
+    invalid.span = "1e-14"
+    drawn = len(painter.calls)
     session.request(invalid)
     assert session.state == "refused"
-    assert session.message.startswith("Not rendered: width x height x max_iter")
+    assert session.message.startswith("Not rendered: span 1e-14 over 512 pixels")
     assert (session.stale, session.wanted.key) == (True, config.key)
     assert await session.render() is None
-    assert await frames_run(client) == before
+    assert len(painter.calls) == drawn
+    # Valid, but over a frame's budget by its preview's estimate: nearly every pixel of
+    # this view lies in the main cardioid (each known inside at once, so the preview is
+    # cheap) and would run to max_iter in the frame. Previewed, then refused.
+    costly = FractalConfig(
+        fractal="mandelbrot",
+        center_real="-0.2",
+        span="0.2",
+        width=4096,
+        height=4096,
+        max_iter=1_000_000,
+    )
+    session.request(costly)
+    await eventually(lambda: session.state == "refused", "the refusal")
+    assert session.message.startswith("Not rendered: this frame's estimate is "), session.message
+    assert "over the budget" in session.message
+    assert "max_iter" in session.message
+    assert session.wanted.key == costly.key
+    # Its preview is on screen (the estimate came from it), and none of its tiles.
+    kind, key, indices = painter.calls[-1]
+    assert (kind, key, indices.shape) == ("preview", costly.key, (128, 128))
+    assert (session.shown_key, session.complete) == (costly.key, False)
+    assert costly.key not in [key for kind, key, _ in painter.calls if kind == "tiles"]
+    assert session.job.key == config.key  # no job for it
+    assert await session.render() is None
+    ran = await frames_run(client)
+    assert ran[costly.key] == 0  # not one tile of the frame
+    assert set(ran) - set(before) <= {costly.preview(session.preview_edge).key}
     valid = light(7, size=512)
     session.request(valid)
     assert session.message == ""

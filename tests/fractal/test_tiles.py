@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from compute.config import FractalConfig
+from compute.fractal import render as render_frame
 from compute.kernels import escape_time
 from compute.tiles import (
     MAX_TILES_PER_AXIS,
@@ -97,9 +98,19 @@ def test_pixel_centers():
     np.testing.assert_allclose(xs + xs[::-1], 0.0, atol=1e-12)
 
 
+def ranges(cfg: FractalConfig) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The float64 ranges the kernel computes from: the config's derived ranges, to the
+    15 significant digits its key names them by (so equal keys are equal frames)."""
+    values = cfg.compute_values()
+    for name, derived in (("x_range", cfg.x_range), ("y_range", cfg.y_range)):
+        np.testing.assert_allclose(values[name], derived, rtol=1e-14, atol=0)
+    return values["x_range"], values["y_range"]
+
+
 def whole_frame(cfg: FractalConfig) -> np.ndarray:
-    xs = pixel_centers(*cfg.x_range, cfg.width)
-    ys = pixel_centers(*cfg.y_range, cfg.height)
+    x_range, y_range = ranges(cfg)
+    xs = pixel_centers(*x_range, cfg.width)
+    ys = pixel_centers(*y_range, cfg.height)
     c = complex(cfg.c_real, cfg.c_imag)
     return escape_time(xs, ys, c, cfg.fractal == "mandelbrot", cfg.max_iter)
 
@@ -138,7 +149,16 @@ def test_render_single_thread_equals_threaded():
 
 def test_render_row_zero_is_y_range_start():
     # Mandelbrot over an asymmetric y range: only y >= 0.6 rows, where the set is thin.
-    cfg = FractalConfig(fractal="mandelbrot", max_iter=50, width=64, height=32, y_range=(0.6, 1.4))
+    cfg = FractalConfig(
+        fractal="mandelbrot",
+        max_iter=50,
+        width=64,
+        height=32,
+        center_real="-0.5",
+        center_imag="1",
+        span="1.6",  # 0.8 high: y from 0.6 to 1.4
+    )
+    assert (cfg.x_range, cfg.y_range) == ((-1.3, 0.3), (0.6, 1.4))
     frame = render(cfg, threads=1)
     ys = pixel_centers(0.6, 1.4, 32)
     xs = pixel_centers(*cfg.x_range, 64)
@@ -232,12 +252,17 @@ def test_compute_tile_rejects_mismatched_shapes(changes):
         compute_tile(make_task(**changes))
 
 
-def test_render_validates_config():
-    cfg = FractalConfig(width=4096, height=4096, max_iter=100)
-    cfg.max_iter = 20_000  # in bounds alone, over budget together
-    with pytest.raises(ValueError, match="budget"):
+@pytest.mark.parametrize("render", [render, render_frame], ids=["float64", "frame"])
+def test_render_validates_config(render):
+    # The frame budget is a frame's (FrameWork's, see test_config), not render's: render
+    # checks the view. A Julia set's span, valid alone, too narrow for float64's pixels:
+    cfg = FractalConfig(fractal="julia", width=64, height=64, max_iter=10)
+    cfg.span = "1e-14"
+    with pytest.raises(ValueError, match=r"span 1e-14 .*Mandelbrot views only"):
         render(cfg, threads=1)
-    cfg = FractalConfig(width=64, height=64, max_iter=10)
-    cfg.x_range = (1.0, 1.0 + 1e-14)  # increasing, but too narrow for float64's pixels
-    with pytest.raises(ValueError, match="x_range"):
-        render(cfg, threads=1)
+    # A view assigned in a non-canonical form is made canonical first: the frame of its key.
+    cfg = FractalConfig(fractal="mandelbrot", width=64, height=64, max_iter=10)
+    cfg.param.update(center_real="-0.50", span="2.0")
+    frame = render(cfg, threads=1)
+    assert (cfg.center_real, cfg.span) == ("-0.5", "2")
+    np.testing.assert_array_equal(frame, whole_frame(cfg))

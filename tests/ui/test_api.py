@@ -194,9 +194,9 @@ def test_a_job_another_client_wants_is_not_deleted(auth_app):
 
 def test_a_deep_frame_is_asked_for_with_exact_decimals_and_gives_a_png(api_app):
     # A span of 1e-120 around i: no float64 could carry it. Strings, canonical in the key.
-    params = {"center_real": "0", "center_imag": "1.000", "span": "1E-120", "max_iter": 900,
-              "width": 96, "height": 64}  # fmt: skip
-    status, job = js(api_app, "POST", "/api/jobs", {"kind": "deep", "params": params})
+    params = {"fractal": "mandelbrot", "center_real": "0", "center_imag": "1.000",
+              "span": "1E-120", "max_iter": 900, "width": 96, "height": 64}  # fmt: skip
+    status, job = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": params})
     assert status == 202, job
     described = finished(api_app, job["id"])
     assert described["state"] == "done"
@@ -204,9 +204,19 @@ def test_a_deep_frame_is_asked_for_with_exact_decimals_and_gives_a_png(api_app):
     status, headers, data = api_app.request("GET", f"/api/jobs/{job['id']}/result")
     assert (status, headers["Content-Type"]) == (200, "image/png")
     assert Image.open(io.BytesIO(data)).size == (96, 64)
-    status, answer = js(api_app, "POST", "/api/jobs", {"kind": "deep", "params": {"span": "0"}})
+    status, answer = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": {"span": "0"}})
     assert status == 400
     assert answer["error"].startswith("span")
+    # A JSON number for a decimal: refused, saying why (1e-400 would have been 0).
+    status, answer = js(api_app, "POST", "/api/jobs", {"kind": "frame", "params": {"span": 1e-9}})
+    assert (status, answer["error"].split(" must")[0]) == (400, "span")
+    assert "must be a string" in answer["error"]
+    # max_iter null: iterations that follow the depth, resolved before the key.
+    status, job = js(api_app, "POST", "/api/jobs",
+                     {"kind": "frame", "params": {**params, "max_iter": None}})  # fmt: skip
+    assert status == 202, job
+    assert js(api_app, "GET", f"/api/jobs/{job['id']}")[1]["config"]["max_iter"] > 10_000
+    js(api_app, "DELETE", f"/api/jobs/{job['id']}", **token(job["token"]))
 
 
 def test_the_kinds_open_to_clients_are_described_and_code_never_is(api_app):
@@ -214,17 +224,18 @@ def test_the_kinds_open_to_clients_are_described_and_code_never_is(api_app):
     assert status == 200
     kinds = {k["kind"]: k for k in answer["kinds"]}
     # Calls and graphs are kinds of the engine too, but would run a client's code.
-    assert set(kinds) == {"frame", "movie", "deep"}
+    assert set(kinds) == {"frame", "movie"}
     frame = kinds["frame"]
     assert frame["formats"] == ["png", "npy"]
     schema = frame["parameters"]["properties"]
-    assert schema["max_iter"]["type"] == "integer"
-    assert (schema["max_iter"]["minimum"], schema["max_iter"]["maximum"]) == (1, 20_000)
-    assert schema["x_range"]["type"] == "array"
+    assert (schema["max_iter"]["minimum"], schema["max_iter"]["maximum"]) == (1, 1_000_000)
+    assert schema["max_iter"]["type"] == ["integer", "null"]
+    assert schema["span"]["type"] == schema["center_real"]["type"] == "string"
+    assert schema["x_range"]["type"] == "array"  # the old view, still read
     assert schema["fractal"]["enum"] == ["julia", "mandelbrot"]
     assert kinds["movie"]["formats"] == ["mp4", "gif", "webp"]
     assert kinds["movie"]["parameters"]["properties"]["end"]["type"] == "object"
     for code in ("call", "graph"):
         status, refused = js(api_app, "POST", "/api/jobs", {"kind": code, "params": {}})
         assert status == 400
-        assert refused["error"] == f'kind must be one of "frame", "movie", "deep", not "{code}".'
+        assert refused["error"] == f'kind must be one of "frame", "movie", not "{code}".'

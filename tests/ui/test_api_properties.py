@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from compute.engine.testing import wait_until
 from compute.fractal import COMPUTE_PARAMS, DISPLAY_PARAMS, FractalConfig
+from compute.fractal.config import LEGACY_PARAMS, VIEW_PARAMS
 
 pytestmark = [pytest.mark.cluster]
 
-PARAMS = COMPUTE_PARAMS + DISPLAY_PARAMS
+PARAMS = COMPUTE_PARAMS + DISPLAY_PARAMS + LEGACY_PARAMS
 CHECKED = settings(max_examples=200)  # (the profile: tests/conftest.py)
 LIGHT = {"max_iter": 60, "width": 96, "height": 64, "c_real": -0.7, "c_imag": 0.2}
 
@@ -74,9 +75,8 @@ not_numbers = st.one_of(
 
 def refused_by(name: str):
     """JSON values that parameter ``name`` of FractalConfig must refuse."""
-    p = FractalConfig.param[name]
-    if name in ("x_range", "y_range"):
-        lo, hi = p.bounds
+    if name in ("x_range", "y_range"):  # the old view, still read
+        lo, hi = -4.0, 4.0
         pairs_out = st.tuples(st.floats(min_value=-1e6, max_value=lo - 1e-9), st.just(hi))
         same = st.floats(min_value=lo, max_value=hi).map(lambda v: [v, v])
         inverted = st.tuples(
@@ -94,6 +94,9 @@ def refused_by(name: str):
             wrong_length,
             wrong_kind,
         )
+    p = FractalConfig.param[name]
+    if name in VIEW_PARAMS:
+        return bad_decimals  # (a JSON number, too, in a body: see bad_deep_params)
     if name in ("max_iter", "width", "height", "c_real", "c_imag"):
         lo, hi = p.bounds
         beyond = st.one_of(
@@ -102,15 +105,17 @@ def refused_by(name: str):
         outside = st.one_of(beyond, st.floats(min_value=hi + 0.5, max_value=1e300))
         if name in ("max_iter", "width", "height"):
             fractional = st.floats(min_value=lo, max_value=hi).filter(lambda v: not v.is_integer())
-            return st.one_of(not_numbers, outside, fractional)
+            # (max_iter may be null: it then grows with depth.)
+            wrong = not_numbers.filter(lambda v: v is not None or name != "max_iter")
+            return st.one_of(wrong, outside, fractional)
         return st.one_of(not_numbers, outside)
     return st.one_of(st.text(max_size=12), not_numbers).filter(lambda v: v not in p.objects)
 
 
 def good_value(name: str):
-    p = FractalConfig.param[name]
     if name in ("x_range", "y_range"):
-        return st.just(list(p.default))
+        return st.just([-1.6, 1.6])
+    p = FractalConfig.param[name]
     if hasattr(p, "objects"):
         return st.sampled_from(p.objects)
     return st.just(p.default)

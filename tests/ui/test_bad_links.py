@@ -41,6 +41,11 @@ def refused_text(name: str):
         st.sampled_from(["%", "<b>x</b>", "[1, 2j]", "{1, 2}", "[[0,1]]", "1_0", "\u00b2"]),
         st.text(max_size=10).map(lambda t: "~" + t),
     )
+    if name in ("center_real", "center_imag", "span"):
+        # Beyond the plane, beyond the deepest span, too many characters, no decimal.
+        far = st.sampled_from(["4.5", "-9", "1e-301", "0", "-1", "8.5", "1e400", "1" * 2100])
+        malformed = st.sampled_from(["1..2", "0x10", "1e", "- 1", "1,5", "inf", "1_0e1"])
+        return st.one_of(junk, far, malformed)
     if name in ("x_range", "y_range"):
         same = st.floats(min_value=-4, max_value=4).map(lambda v: json.dumps([v, v]))
         inverted = st.tuples(st.floats(0.1, 4), st.floats(-4, 0)).map(lambda v: json.dumps(v))
@@ -96,6 +101,7 @@ def test_bad_links_build_a_session_with_a_message(local_app, pairs):
     ("query", "named"),
     [
         ("y_range=[0,0]&width=256&height=256", "y_range"),
+        ("span=1e-400&center_real=-0.75&width=256&height=256", "span"),
         ("max_iter=true&width=256&height=256", "max_iter"),
         ("fractal=<img src=x onerror=window.hacked=1>&max_iter=&width=256", "fractal"),
     ],

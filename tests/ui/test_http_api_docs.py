@@ -61,7 +61,7 @@ def test_the_doc_has_examples_of_every_route():
 
 def test_every_example_runs_and_writes_what_it_says(ran):
     folder, said = ran["folder"], "\n".join(ran["outputs"].values())
-    assert "['frame', 'movie', 'deep', 'option']" in said
+    assert "['frame', 'movie', 'option']" in said
     with Image.open(folder / "deep.png") as image:
         assert (image.format, image.size) == ("PNG", (256, 256))
     for name in ("mandelbrot.png", "mandelbrot-kbc.png", "julia.png"):
