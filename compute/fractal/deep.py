@@ -26,9 +26,12 @@ within their bounds (16 bytes an iteration), and broadcast to the workers instea
 computed. The choice is a function of the frame's parameters alone, so one key is one
 picture in every process.
 
-Not here yet: an orbit extended for a larger ``max_iter`` from its last state (a longer
-one is computed anew: :func:`.reference.extend` supports it, the store does not keep
-states); Julia sets at depth.
+A larger ``max_iter`` needs a longer orbit of the same point: it is *extended* from the
+longest shorter one kept in memory, from that orbit's last MPFR state (kept beside it,
+in memory only), so only the new chunks run; an orbit that escaped is complete, and
+serves any length as it is.
+
+Not here yet: Julia sets at depth.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import dask
@@ -151,21 +154,46 @@ def deep_tile(orbit: Orbit, task: DeepTile) -> np.ndarray:
     return smooth(counts, mag2)
 
 
-def compute_orbit(reference: ReferenceSpec) -> Orbit:
-    """The whole orbit of ``reference`` in this process (what the chain computes)."""
+def compute_orbit(reference: ReferenceSpec, prefix=None) -> tuple[Orbit, ReferenceState]:
+    """The whole orbit of ``reference`` in this process (what the chain computes), and
+    its last state; from ``prefix`` (a shorter orbit and its state) if given."""
     state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
     chunks = []
+    if prefix is not None:
+        chunks, state = [prefix[0]], prefix[1]
     while state.iteration < reference.length and not state.escaped:
         state, part = extend(state, min(CHUNK, reference.length - state.iteration))
         chunks.append(part)
-    return Orbit.join(chunks)
+    return Orbit.join(chunks), state
+
+
+def state_key(reference: ReferenceSpec) -> str:
+    """Names the last state of ``reference``'s orbit (kept in memory, for extending it)."""
+    return f"orbit-state-{reference.key.removeprefix('orbit-')}"
+
+
+def kept_prefix(results, reference: ReferenceSpec):
+    """The longest orbit of ``reference``'s point and precision kept in memory with fewer
+    values, and its last state: ``(orbit, state)``; ``(orbit, None)`` for one that escaped
+    (it is complete); None if there is none."""
+    for length in range(reference.length - CHUNK, 0, -CHUNK):
+        shorter = replace(reference, length=length)
+        orbit = results.cached(shorter.key)
+        if orbit is MISSING:
+            continue
+        if orbit.escaped:
+            return orbit, None
+        state = results.cached(state_key(shorter))
+        if state is not MISSING:
+            return orbit, state
+    return None
 
 
 def render_deep_frame(config, tiles, orbit: Orbit | None = None) -> list[np.ndarray]:
     """Every tile of a deep ``config`` in this process (previews, tests, ``render``)."""
     reference = reference_for(config)
     if orbit is None:
-        orbit = compute_orbit(reference)
+        orbit, _ = compute_orbit(reference)
     return [deep_tile(orbit, task) for task in deep_tiles(config, tiles, reference)]
 
 
@@ -189,13 +217,25 @@ ORBIT_CODEC = OrbitCodec()
 
 
 async def kept_orbit(results, reference: ReferenceSpec):
-    """The orbit of ``reference`` from the memory cache or the store, else MISSING."""
+    """The orbit of ``reference`` from the memory cache or the store (or a shorter one
+    that escaped: complete), else MISSING."""
     orbit = results.cached(reference.key)
     if orbit is MISSING:
         orbit = await results.stored(reference.key, ORBIT_CODEC)
-        if orbit is not MISSING:
-            results.keep(reference.key, orbit)
+    if orbit is MISSING:
+        prefix = kept_prefix(results, reference)
+        if prefix is not None and prefix[1] is None:
+            orbit = prefix[0]
+    if orbit is not MISSING:
+        results.keep(reference.key, orbit)
     return orbit
+
+
+def keep_orbit(results, reference: ReferenceSpec, orbit: Orbit, state: ReferenceState) -> None:
+    """Keep a computed orbit (memory and store) and its last state (memory)."""
+    results.keep(reference.key, orbit)
+    results.keep(state_key(reference), state)
+    results.save(reference.key, orbit, ORBIT_CODEC)
 
 
 class DeepDriver(Driver):
@@ -221,7 +261,7 @@ class DeepDriver(Driver):
             [orbit_future] = await client.scatter([orbit], broadcast=True, hash=False)
             self.track({"orbit": orbit_future})
         else:
-            orbit_future = await self._reference()
+            orbit_future = await self._reference(kept_prefix(self.registry.results, reference))
             if orbit_future is None:
                 return job.frame
         name = f"{TASK}-{job.key}"
@@ -242,26 +282,35 @@ class DeepDriver(Driver):
         await self.gather_all(lambda place: self._collect(place, placed[place]), placed)
         return job.frame
 
-    async def _reference(self):
-        """The reference chain on the cluster, chunk by chunk; the orbit's future, kept
-        and replicated to every worker (None if the job ended meanwhile)."""
+    async def _reference(self, prefix):
+        """The reference chain on the cluster, chunk by chunk (from ``prefix``, a shorter
+        orbit and its state, if given); the orbit's future, kept and replicated to every
+        worker (None if the job ended meanwhile)."""
         job, client = self.job, self.registry.client
         reference = job.reference
         name = f"{TASK}-{job.key}"
         state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
+        first, joined = 0, []
+        if prefix is not None:
+            orbit, state = prefix
+            first = len(orbit) // CHUNK
+            [kept] = await client.scatter([orbit], hash=False)
+            joined.append(kept)
+            for k in range(first):
+                job.part_done(None, ("reference", k))
         chunks = []
         with dask.annotate(priority=self._priority, retries=0):
-            for k in range(reference.chunks):
+            for k in range(first, reference.chunks):
                 n = min(CHUNK, reference.length - k * CHUNK)
                 step = dask.delayed(reference_chunk, nout=2)(
                     state, n, job.key, dask_key_name=(f"{name}-reference", k)
                 )
                 state = step[0]
                 chunks.append(step[1])
-            orbit = dask.delayed(Orbit.join)(chunks, dask_key_name=f"{name}-orbit")
-        futures = client.compute([*chunks, orbit], optimize_graph=False)
-        parts = [("reference", k) for k in range(reference.chunks)]
-        self.track(dict(zip([*parts, "orbit"], futures, strict=True)))
+            orbit = dask.delayed(Orbit.join)([*joined, *chunks], dask_key_name=f"{name}-orbit")
+        futures = client.compute([*chunks, orbit, state], optimize_graph=False)
+        parts = [("reference", k) for k in range(first, reference.chunks)]
+        self.track(dict(zip([*parts, "orbit", "state"], futures, strict=True)))
         for part in parts:
             # Progress, chunk by chunk; the chunk's own values come with the orbit.
             if await self.collect(part) is MISSING:
@@ -269,8 +318,8 @@ class DeepDriver(Driver):
             job.part_done(None, part)
         orbit_future = self.futures["orbit"]
         value = await self.received(orbit_future)
-        self.registry.results.keep(reference.key, value)
-        self.registry.results.save(reference.key, value, ORBIT_CODEC)
+        last = await self.received(self.futures["state"])
+        keep_orbit(self.registry.results, reference, value, last)
         await client.replicate([orbit_future])
         return orbit_future
 
@@ -290,7 +339,9 @@ __all__ = [
     "compute_orbit",
     "deep_tile",
     "deep_tiles",
+    "keep_orbit",
     "kept_orbit",
+    "kept_prefix",
     "reference_for",
     "render_deep_frame",
 ]

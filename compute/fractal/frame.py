@@ -29,10 +29,11 @@ from ..engine.work import Work
 from .colour import COLORMAPS, NORMALIZATIONS, to_png
 from .config import FractalConfig
 from .deep import (
-    ORBIT_CODEC,
     DeepDriver,
     compute_orbit,
+    keep_orbit,
     kept_orbit,
+    kept_prefix,
     reference_for,
     render_deep_frame,
 )
@@ -395,6 +396,7 @@ class _LocalFrameDriver(Driver):
         job, results = self.job, self.registry.results
         reference = job.reference
         orbit = None if reference is None else await kept_orbit(results, reference)
+        prefix = None if orbit is not MISSING else kept_prefix(results, reference)
         computed = []
 
         def compute() -> np.ndarray:
@@ -403,17 +405,16 @@ class _LocalFrameDriver(Driver):
                 return render_shallow(job.config, threads=1)
             found = orbit
             if found is MISSING:
-                found = compute_orbit(reference)
-                computed.append(found)
+                found, state = compute_orbit(reference, prefix)
+                computed.append((found, state))
             values = render_deep_frame(job.config, job.tiles, found)
             return assemble(
                 job.config.height, job.config.width, zip(job.tiles, values, strict=True)
             )
 
         frame = await results.run_locally(compute)
-        for found in computed:
-            results.keep(reference.key, found)
-            results.save(reference.key, found, ORBIT_CODEC)
+        for found, state in computed:
+            keep_orbit(results, reference, found, state)
         if not job.done:
             job.fill(frame)
         return frame

@@ -13,10 +13,10 @@ from compute.engine.diagnostics import start_order
 from compute.engine.store import ResultStore
 from compute.fractal import FractalConfig, FrameWork, render
 from compute.fractal.deep import CHUNK, TASK, reference_for
-from compute.fractal.perturbation import render_deep
 from compute.fractal.kernels import escape_time
-from compute.fractal.tiles import pixel_centers
+from compute.fractal.perturbation import render_deep
 from compute.fractal.testing import tiles_held
+from compute.fractal.tiles import pixel_centers
 from compute.fractal.viewport import auto_max_iter
 
 # c = i, a Misiurewicz point on the boundary: escaping pixels of every count near it.
@@ -200,3 +200,36 @@ def test_a_deep_frame_from_a_shared_reference_agrees_with_its_centre_and_float64
     both = ~np.isnan(frame) & ~np.isnan(direct)
     assert both.mean() > 0.5
     assert np.mean(np.floor(frame[both]) == np.floor(direct[both])) >= 0.98
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_a_larger_max_iter_extends_the_kept_orbit_instead_of_starting_over(registry, client):
+    first = DeepView(**AT_I, max_iter=CHUNK + 1, width=128, height=128)  # 2 chunks
+    job = JobManager(registry).submit(DeepFrameWork(first))
+    await job.result()
+    longer = first.copy(max_iter=3 * CHUNK + 1)  # 4 chunks: the same point and precision
+    assert reference_for(longer).center_imag == reference_for(first).center_imag
+    later = JobManager(registry).submit(DeepFrameWork(longer))
+    frame = await later.result()
+    ran = [k for keys in (await start_order(client)).values() for k in keys]
+    extended = sorted(k for k in ran if f"{TASK}-{later.key}-reference" in k)
+    assert [k.rsplit(",", 1)[-1].strip(" )'") for k in extended] == ["2", "3"]
+    assert later.parts_done == later.parts_total == 4 + len(later.tiles)
+    np.testing.assert_array_equal(frame, render(longer))
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_an_orbit_that_escaped_serves_any_length(registry, client):
+    # i + 1.2e-271 at 1e-280: its reference escapes after 725 values, so a frame of any
+    # larger max_iter needs no reference task at all.
+    escaping = {**AT_I, "center_imag": "1." + "0" * 270 + "123456789", "span": "1e-280"}
+    first = DeepView(**escaping, max_iter=2000, width=64, height=64)
+    await JobManager(registry).submit(DeepFrameWork(first)).result()
+    deeper = first.copy(max_iter=5 * CHUNK)
+    later = JobManager(registry).submit(DeepFrameWork(deeper))
+    frame = await later.result()
+    ran = [k for keys in (await start_order(client)).values() for k in keys]
+    assert not [k for k in ran if f"{TASK}-{later.key}-reference" in k]
+    np.testing.assert_array_equal(frame, render(deeper))
