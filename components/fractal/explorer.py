@@ -23,29 +23,10 @@ from ..wiring import current_user, forget_session, process_engine, served_docume
 from . import link
 from .controls import FractalControls
 from .movies import MovieStudio
-from .view import FractalView, home, placement
+from .navigation import Navigator
+from .view import FractalView, home
 
 logger = logging.getLogger(__name__)
-
-
-#: The plot is recentred on the view when the view's span, in the plot's units, leaves
-#: this range (or its centre lies beyond the largest): float64 keeps about 16 digits, and
-#: a gesture's box then keeps 10 or more of them.
-RECENTRE = (1e-3, 1e3)
-
-
-def _moved(shown: tuple, wanted: tuple, pixels: int) -> bool:
-    # The browser echoes ranges back with float noise: a move of less than half a pixel
-    # of the frame is the same view, not a new frame to compute.
-    half = (wanted[1] - wanted[0]) / pixels / 2
-    return any(abs(s - w) >= half for s, w in zip(shown, wanted, strict=True))
-
-
-def _box(config: FractalConfig, origin: Viewport) -> tuple[tuple[float, float], ...]:
-    # config's view in the plot's units around origin.
-    x, y, scale = placement(config.viewport, origin)
-    aspect = config.height / config.width
-    return (x - scale / 2, x + scale / 2), (y - scale * aspect / 2, y + scale * aspect / 2)
 
 
 def _close_session(session_context, explorer_ref=None) -> None:
@@ -135,6 +116,9 @@ class FractalExplorer(pn.viewable.Viewer):
             x_range=x_range,
             y_range=y_range,
             colormap=self.config.colormap,
+        )
+        self.navigator = Navigator(
+            self.config, self.view, self.controls, lambda exc: self.session.refuse(exc)
         )
         self.status = JobStatus()
         #: The logged-in user (None without authentication): the history and background
@@ -355,16 +339,9 @@ class FractalExplorer(pn.viewable.Viewer):
     def move_to(self, viewport: Viewport) -> None:
         """Show ``viewport`` (iterations following its depth if the controls say so)."""
         try:
-            self.config.param.update(**self._view_values(viewport))
+            self.config.param.update(**self.navigator.values(viewport))
         except ValueError as exc:
             self.session.refuse(exc)
-
-    def _view_values(self, viewport: Viewport) -> dict:
-        values = viewport.to_dict()
-        # A zoom sets the iterations the new depth needs; a pan keeps them.
-        if self.controls.auto_iterations and viewport.span != self.config.span:
-            values["max_iter"] = self.controls.iterations_at(viewport.span)
-        return values
 
     # -- watchers: parameters in, a call into the session ---------------------------------------
     def _compute_changed(self, *events) -> None:
@@ -376,19 +353,8 @@ class FractalExplorer(pn.viewable.Viewer):
             except ValueError:
                 pass  # refused by the session, which says why
             else:
-                self._place_view(config)
+                self.navigator.place()
         self.session.request(config)
-
-    def _place_view(self, config: FractalConfig) -> None:
-        view, aspect = self.view, config.height / config.width
-        view.locate(config.viewport)
-        x, y, scale = placement(config.viewport, view.origin)
-        lo, hi = RECENTRE
-        if aspect != view.aspect or not (lo <= scale <= hi and max(abs(x), abs(y)) <= hi):
-            view.recentre(config.viewport, aspect)
-        elif self._differs(view.x_range, view.y_range):
-            # Not where the plot is (a restored row, a link, a notebook): move the axes.
-            view.set_viewport(*_box(config, view.origin))
 
     def _dragged(self, event) -> None:
         logger.info("dragged %s config %s %s", event.new, self.config.c_real, self.config.max_iter)
@@ -396,11 +362,11 @@ class FractalExplorer(pn.viewable.Viewer):
             self._explore(**event.new)
 
     def _panned(self, event) -> None:
-        if event.new is None or not self._differs(*event.new):
+        if event.new is None or not self.navigator.differs(*event.new):
             return
-        viewport = self._gestured(*event.new)
+        viewport = self.navigator.gestured(*event.new)
         if viewport is not None:
-            self._explore(**self._view_values(viewport))
+            self._explore(**self.navigator.values(viewport))
 
     def _explore(self, **changes) -> None:
         try:
@@ -412,23 +378,10 @@ class FractalExplorer(pn.viewable.Viewer):
 
     def _zoomed(self, *_events) -> None:
         view = self.view
-        if self._differs(view.x_range, view.y_range):
-            viewport = self._gestured(view.x_range, view.y_range)
+        if self.navigator.differs(view.x_range, view.y_range):
+            viewport = self.navigator.gestured(view.x_range, view.y_range)
             if viewport is not None:
                 self.move_to(viewport)
-
-    def _gestured(self, x_range, y_range) -> Viewport | None:
-        # The view of a box the user left the plot at, exactly (refused: said, None).
-        try:
-            return self.view.origin.recentre(*x_range, *y_range)
-        except ValueError as exc:  # beyond the deepest span, wider than the plane
-            self.session.refuse(exc)
-            return None
-
-    def _differs(self, x_range, y_range) -> bool:
-        config = self.config
-        wanted_x, wanted_y = _box(config, self.view.origin)
-        return _moved(x_range, wanted_x, config.width) or _moved(y_range, wanted_y, config.height)
 
     def _display_changed(self, *events) -> None:
         for event in events:

@@ -12,6 +12,8 @@ from bokeh.models import CustomJSTransform, GlyphRenderer, ImageRGBA
 from bokeh.plotting import figure as Figure
 
 from components import FractalView
+from components.fractal.controls import FractalControls
+from components.fractal.navigation import Navigator
 from components.fractal.view import LAYERS, lut, slot, tile_bounds
 from compute.fractal import FractalConfig, split
 from compute.fractal.colour import INSIDE, lookup_table
@@ -236,3 +238,31 @@ def test_a_viewport_set_before_rendering_is_the_figures_range():
     (figure,) = view.__panel__().get_root().select({"type": Figure})
     assert (figure.x_range.start, figure.x_range.end) == (-0.8, -0.7)
     assert (figure.y_range.start, figure.y_range.end) == (0.05, 0.15)
+
+
+def test_the_plot_is_recentred_only_where_float64_would_run_out():
+    config = FractalConfig(fractal="mandelbrot", width=64, height=64)
+    view = FractalView(origin=config.viewport)
+    refused = []
+    navigator = Navigator(config, view, FractalControls(config=config), refused.append)
+    # 10 times deeper: the axes move around the same origin (no reset under the hand).
+    config.param.update(span="0.32", center_real="0.32")
+    navigator.place()
+    assert view.origin.span == "3.2"
+    assert view.x_range == pytest.approx((0.05, 0.15))
+    assert not navigator.differs(view.x_range, view.y_range)
+    # 10,000 times: recentred on the view, whose box is the plot's whole.
+    config.param.update(span="3.2e-4")
+    navigator.place()
+    assert view.origin == config.viewport
+    assert (view.x_range, view.y_range) == ((-0.5, 0.5), (-0.5, 0.5))
+    # A gesture that makes no view (past the deepest span) is refused and said.
+    config.param.update(span="1e-299")
+    navigator.place()
+    assert navigator.gestured((-0.01, 0.01), (-0.01, 0.01)) is None
+    assert "span must be at least 1e-300" in str(refused[0])
+    # A zoom sets the iterations of the new depth; a pan keeps them.
+    deeper = navigator.gestured((-0.25, 0.25), (-0.25, 0.25))
+    assert navigator.values(deeper)["max_iter"] == FractalControls.iterations_at(deeper.span)
+    panned = navigator.gestured((0.0, 1.0), (-0.5, 0.5))
+    assert "max_iter" not in navigator.values(panned)
