@@ -140,6 +140,10 @@ def sync(location, config: FractalConfig, noted) -> None:
         given = {name: raw for name, raw in pairs if name in LINK_PARAMS}
         changed = {name: raw for name, raw in given.items() if raw != text(config, name)}
         if not changed:
+            # The browser's own address as the page connects (it may come after the link
+            # was read and rewritten): old names or missing values, the link rewritten.
+            if set(LINK_PARAMS) - set(given) or any(k in LEGACY_PARAMS for k, _ in pairs):
+                written()
             return
         values = {}
         for name, raw in changed.items():

@@ -87,8 +87,8 @@ def test_the_url_restores_a_view(page, local_app):
         "colormap": "bgy",
     }
     open_app(page, local_app, **view)
-    assert url_config(page).key == FractalConfig(**view).key, page.url
-    # The old link's ranges are the view (centre and span), and the link now says so.
+    # The old link's ranges are rewritten as the view's new names.
+    wait_url(page, lambda c: c.key == FractalConfig(**view).key, "the link's view, renamed")
     shown = url_config(page)
     assert (shown.center_real, shown.center_imag, shown.span) == ("-0.75", "0.1", "0.1")
     wait_text(page, ".job-history", "mandelbrot, 300 it, 512x512, zoom 32 at -0.75+0.1i")
