@@ -8,18 +8,25 @@ Run: ``.venv/bin/python bench/deep.py``. Prints, side by side with ratios:
    the float64 kernel on a shallow frame of the same size and ``max_iter``, both on every
    CPU: "effective pixel-iterations" count what direct iteration would cost (an escaped
    pixel its count, an inside one ``max_iter``), whatever the kernel did to get there.
+   Each deep frame is computed with bilinear approximation off (:func:`render_deep`) and
+   on (:func:`render_bla`, its table built beforehand and timed apart), side by side:
+   iterations BLA skipped count as done, and "steps/it" is the fraction of iterations
+   the BLA kernel actually stepped through.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 
 from kernels import best_of, pixel_iterations
 
 from compute.fractal import FractalConfig, render
+from compute.fractal.bla import bla_table, frame_radius, render_bla
+from compute.fractal.bla import warm_up as bla_warm_up
 from compute.fractal.kernels import warm_up
-from compute.fractal.perturbation import render_deep
+from compute.fractal.perturbation import pixel_offsets, render_deep, view_scale
 from compute.fractal.perturbation import warm_up as deep_warm_up
 from compute.fractal.reference import (
     ReferenceState,
@@ -89,10 +96,14 @@ def bench_reference(iterations: int, repeats: int) -> None:
 
 def bench_frames(size: int, max_iter: int, repeats: int) -> None:
     threads = os.cpu_count() or 1
-    print(f"\nFrames {size}x{size}, max_iter {max_iter}, {threads} threads, best of {repeats}")
+    print(
+        f"\nFrames {size}x{size}, max_iter {max_iter}, {threads} threads, best of {repeats}; "
+        "Mpix-it/s: effective pixel-iterations per second, BLA off and on"
+    )
     header = (
-        f"{'frame':22} {'reference s':>11} {'frame s':>8} {'Mpix-it':>8} "
-        f"{'Mpix-it/s':>10} {'vs float64':>10}"
+        f"{'frame':22} {'size':>9} {'limit':>5} {'ref s':>6} {'table s':>7} {'table MB':>8} "
+        f"{'Mpix-it':>8} {'off s':>7} {'on s':>7} {'off Mpix-it/s':>13} {'on Mpix-it/s':>12} "
+        f"{'off/f64':>7} {'on/f64':>7} {'on/off':>6} {'steps/it':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -101,20 +112,35 @@ def bench_frames(size: int, max_iter: int, repeats: int) -> None:
     work = pixel_iterations(values, max_iter)
     baseline = work / seconds
     print(
-        f"{'float64 seahorse 1e-3':22} {'':>11} {seconds:8.3f} {work / 1e6:8.1f} "
-        f"{baseline / 1e6:10.1f} {1.0:10.2f}"
+        f"{'float64 seahorse 1e-3':22} {f'{size}x{size}':>9} {max_iter:5d} {'':>6} {'':>7} "
+        f"{'':>8} {work / 1e6:8.1f} {seconds:7.3f} {'':>7} {baseline / 1e6:13.1f} {'':>12} "
+        f"{1.0:7.2f} {'':>7} {'':>6} {'':>8}"
     )
     for label, (cx, cy, span) in DEEP_FRAMES.items():
         ref_seconds, orbit = best_of(1, lambda: reference_orbit(cx, cy, span, max_iter))  # noqa: B023
-        seconds, values = best_of(
-            repeats,
-            lambda: render_deep(cx, cy, span, size, size, max_iter, orbit=orbit, threads=threads),  # noqa: B023
+        scale, mantissa = view_scale(span)
+        radius = frame_radius(*pixel_offsets(size, size, mantissa))
+        table_seconds, table = best_of(
+            1, partial(bla_table, orbit, scale=scale, scaled_radius=radius)
         )
-        work = pixel_iterations(values, max_iter)
-        rate = work / seconds
+        frame = (cx, cy, span, size, size, max_iter)
+        off_seconds, off_values = best_of(
+            repeats, partial(render_deep, *frame, orbit=orbit, threads=threads)
+        )
+        stats = {}
+        on_seconds, on_values = best_of(
+            repeats,
+            partial(render_bla, *frame, orbit=orbit, table=table, threads=threads, stats=stats),
+        )
+        off_rate = pixel_iterations(off_values, max_iter) / off_seconds
+        work = pixel_iterations(on_values, max_iter)
+        on_rate = work / on_seconds
         print(
-            f"{label:22} {ref_seconds:11.3f} {seconds:8.3f} {work / 1e6:8.1f} "
-            f"{rate / 1e6:10.1f} {rate / baseline:10.2f}"
+            f"{label:22} {f'{size}x{size}':>9} {max_iter:5d} {ref_seconds:6.3f} "
+            f"{table_seconds:7.3f} {table.nbytes / 1e6:8.2f} {work / 1e6:8.1f} "
+            f"{off_seconds:7.3f} {on_seconds:7.3f} {off_rate / 1e6:13.1f} {on_rate / 1e6:12.1f} "
+            f"{off_rate / baseline:7.2f} {on_rate / baseline:7.2f} {on_rate / off_rate:6.2f} "
+            f"{stats['steps'] / stats['iterations']:8.3f}"
         )
 
 
@@ -128,6 +154,7 @@ def main() -> None:
 
     warm_up()
     deep_warm_up()
+    bla_warm_up()
     print(f"{os.cpu_count()} CPUs")
     bench_reference(args.reference_iterations, args.repeats)
     bench_frames(args.size, args.max_iter, args.repeats)
