@@ -11,7 +11,10 @@ cluster a deep frame is one graph:
 * the orbit joined, then **replicated** to every worker before any tile is submitted:
   the scheduler places a task where its inputs are, and every tile would otherwise be
   pulled onto the one worker that holds it;
-* the tiles, each reading the shared orbit.
+* the orbit's BLA tables (:mod:`.bla`: bilinear steps that skip iterations, for this
+  frame's scale and the largest offset of its pixels), built once from the orbit on a
+  worker and replicated as it is;
+* the tiles, each reading the shared orbit and tables.
 
 Which reference
 ---------------
@@ -49,14 +52,16 @@ from ..engine.codecs import Codec
 from ..engine.driver import BACKGROUND_PRIORITY, Driver
 from ..engine.reports import report_started
 from ..engine.store import MISSING
+from .bla import BlaTable, bla_table, escape_bla, frame_radius
 from .kernels import ESCAPE_RADIUS, smooth
-from .perturbation import escape_deep, pixel_offsets, view_scale
+from .perturbation import pixel_offsets, view_scale
 from .reference import Orbit, ReferenceState, extend, precision_bits
 from .tiles import Tile
 from .viewport import MAX_CHARS, canonical
 
-#: Part of a reference orbit's key: bumped when the values for given parameters change.
-DEEP_VERSION = 2
+#: Part of deep frames' and reference orbits' keys: bumped when the values for given
+#: parameters change (3: BLA).
+DEEP_VERSION = 3
 #: Iterations per reference task: about 30 ms of one core at 1e-300 (bench/deep.py).
 CHUNK = 10_000
 #: A reference's precision is rounded up to a multiple of this many bits (shared wider).
@@ -140,17 +145,27 @@ def reference_chunk(state: ReferenceState, n: int, job: str) -> tuple[ReferenceS
     return extend(state, n)
 
 
-def deep_tile(orbit: Orbit, task: DeepTile) -> np.ndarray:
+def _offsets(task: DeepTile) -> tuple[float, np.ndarray, np.ndarray]:
+    # The frame's pixel offsets from the reference point, in units of its scale.
+    scale, mantissa = view_scale(task.span)
+    xs, ys = pixel_offsets(task.width, task.height, mantissa)
+    return scale, xs + task.shift[0], ys + task.shift[1]
+
+
+def tables_for(orbit: Orbit, task: DeepTile) -> BlaTable:
+    """The BLA tables of ``orbit`` for ``task``'s frame (its scale, its farthest pixel):
+    every tile of a frame gets the same (the function a Dask worker runs once)."""
+    scale, xs, ys = _offsets(task)
+    return bla_table(orbit, scale=scale, scaled_radius=frame_radius(xs, ys))
+
+
+def deep_tile(orbit: Orbit, tables: BlaTable, task: DeepTile) -> np.ndarray:
     """One tile's smooth escape values (the function Dask workers run)."""
     if task.job:
         report_started(task.job)
-    scale, mantissa = view_scale(task.span)
-    xs, ys = pixel_offsets(task.width, task.height, mantissa)
+    scale, xs, ys = _offsets(task)
     rows, cols = task.tile.slices
-    dx, dy = task.shift
-    counts, mag2 = escape_deep(
-        orbit, xs[None, cols] + dx, ys[rows, None] + dy, scale, task.max_iter
-    )
+    counts, mag2 = escape_bla(orbit, tables, xs[None, cols], ys[rows, None], scale, task.max_iter)
     return smooth(counts, mag2)
 
 
@@ -194,7 +209,9 @@ def render_deep_frame(config, tiles, orbit: Orbit | None = None) -> list[np.ndar
     reference = reference_for(config)
     if orbit is None:
         orbit, _ = compute_orbit(reference)
-    return [deep_tile(orbit, task) for task in deep_tiles(config, tiles, reference)]
+    tasks = deep_tiles(config, tiles, reference)
+    tables = tables_for(orbit, tasks[0])
+    return [deep_tile(orbit, tables, task) for task in tasks]
 
 
 class OrbitCodec(Codec):
@@ -266,10 +283,22 @@ class DeepDriver(Driver):
                 return job.frame
         name = f"{TASK}-{job.key}"
         tasks = deep_tiles(job.config, job.tiles, reference, job.key)
+        # Built once, where the orbit is, then sent to every worker (as the orbit was).
+        tables = client.submit(
+            tables_for,
+            orbit_future,
+            tasks[0],
+            key=f"{name}-tables",
+            priority=self._priority,
+            pure=False,
+        )
+        self.track({"tables": tables})
+        await client.replicate([tables])  # (waits for them; failed, the tiles say why)
         submitted = {
             (task.tile.row, task.tile.col): client.submit(
                 deep_tile,
                 orbit_future,
+                tables,
                 task,
                 key=(f"{name}-tile", task.tile.row, task.tile.col),
                 priority=self._priority,
