@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import urllib.parse
+
 import pytest
 from counting import Counter
 from distributed import Client
@@ -73,16 +76,24 @@ class Tabs:
         panel_cdn_from_package(context)
         self.contexts.append(context)
         page = context.new_page()
-        page.on("pageerror", self._error)
+        page.on("pageerror", lambda exc: self._error(page, exc))
         return page
 
-    def _error(self, exc) -> None:
+    def _error(self, page, exc) -> None:
         # The embedded Dask dashboard pages are the scheduler's, not ours: one loaded while
         # a restarted scheduler is still coming up can fail its own scripts ("Bokeh is not
-        # defined"). Errors whose stack points at those pages are not the app's.
-        if "/individual-" in (exc.stack or ""):
+        # defined", "Cannot find Bokeh"). Errors whose stack points at those pages, or only
+        # at scripts of another local server than the app's (the scheduler's own), are not
+        # the app's; the CDN's scripts (Panel's, Bokeh's) are the app's.
+        stack = exc.stack or ""
+        if "/individual-" in stack:
             return
-        self.errors.append(f"{exc}\n{exc.stack or ''}")
+        origin = "{0.scheme}://{0.netloc}/".format(urllib.parse.urlsplit(page.url))
+        scripts = set(re.findall(r"https?://[^/\s]+/", stack))
+        local = re.compile(r"http://(127\.0\.0\.1|localhost):\d+/")
+        if scripts and origin not in scripts and all(map(local.fullmatch, scripts)):
+            return  # only another local server's scripts: the scheduler's dashboard
+        self.errors.append(f"{exc}\n{stack}")
 
     def close(self) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
