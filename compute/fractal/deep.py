@@ -234,18 +234,20 @@ ORBIT_CODEC = OrbitCodec()
 
 
 async def kept_orbit(results, reference: ReferenceSpec):
-    """The orbit of ``reference`` from the memory cache or the store (or a shorter one
-    that escaped: complete), else MISSING."""
+    """``(orbit, prefix)``: the orbit of ``reference`` from the memory cache or the store
+    (or a shorter one that escaped: complete), else MISSING and the shorter orbit to
+    extend with its state (:func:`kept_prefix`, None if there is none)."""
     orbit = results.cached(reference.key)
     if orbit is MISSING:
         orbit = await results.stored(reference.key, ORBIT_CODEC)
+    prefix = None
     if orbit is MISSING:
         prefix = kept_prefix(results, reference)
         if prefix is not None and prefix[1] is None:
-            orbit = prefix[0]
+            orbit, prefix = prefix[0], None
     if orbit is not MISSING:
         results.keep(reference.key, orbit)
-    return orbit
+    return orbit, prefix
 
 
 def keep_orbit(results, reference: ReferenceSpec, orbit: Orbit, state: ReferenceState) -> None:
@@ -270,7 +272,7 @@ class DeepDriver(Driver):
     async def compute(self) -> np.ndarray:
         job, client = self.job, self.registry.client
         reference = job.reference
-        orbit = await kept_orbit(self.registry.results, reference)
+        orbit, prefix = await kept_orbit(self.registry.results, reference)
         if orbit is not MISSING:
             for k in range(reference.chunks):
                 job.part_done(None, ("reference", k))
@@ -278,7 +280,7 @@ class DeepDriver(Driver):
             [orbit_future] = await client.scatter([orbit], broadcast=True, hash=False)
             self.track({"orbit": orbit_future})
         else:
-            orbit_future = await self._reference(kept_prefix(self.registry.results, reference))
+            orbit_future = await self._reference(prefix)
             if orbit_future is None:
                 return job.frame
         name = f"{TASK}-{job.key}"

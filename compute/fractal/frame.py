@@ -33,7 +33,6 @@ from .deep import (
     compute_orbit,
     keep_orbit,
     kept_orbit,
-    kept_prefix,
     reference_for,
     render_deep_frame,
 )
@@ -395,8 +394,7 @@ class _LocalFrameDriver(Driver):
         loop = asyncio.get_running_loop()
         job, results = self.job, self.registry.results
         reference = job.reference
-        orbit = None if reference is None else await kept_orbit(results, reference)
-        prefix = None if orbit is not MISSING else kept_prefix(results, reference)
+        orbit, prefix = (None, None) if reference is None else await kept_orbit(results, reference)
         computed = []
 
         def compute() -> np.ndarray:
