@@ -86,7 +86,6 @@ class FractalExplorer(pn.viewable.Viewer):
         class_=RenderSession, constant=True, doc="The render session (the policy)."
     )
     link_note = param.String(default="", doc="What was wrong with the link, if anything.")
-    _read_link = ""
 
     def __init__(self, **params):
         params.setdefault("config", FractalConfig())
@@ -101,9 +100,6 @@ class FractalExplorer(pn.viewable.Viewer):
             # Read here, not by Panel's sync: its parser raises on some values and drops
             # others silently; this way every bad value is named in link_note.
             self.link_note = link.read(location, self.config)
-            # The browser sends its own address as the page connects, after this: the
-            # link as read (its bad or old values replaced) is written again on load.
-            self._read_link = location.search
             link.sync(location, self.config, lambda note: setattr(self, "link_note", note))
             # A link whose values are each valid but together over budget is refused when
             # the first job is asked for, with the message saying what to lower.
@@ -280,9 +276,6 @@ class FractalExplorer(pn.viewable.Viewer):
         """
         if self.watch.state != "stopped":
             return
-        location = link.page_location() if self.sync_url else None
-        if location is not None and location.search != self._read_link:
-            location.search = self._read_link
         self.watch.start()
         pn.state.execute(self.render)
         pn.state.execute(self.movies.watch)
