@@ -152,21 +152,39 @@ def _offsets(task: DeepTile) -> tuple[float, np.ndarray, np.ndarray]:
     return scale, xs + task.shift[0], ys + task.shift[1]
 
 
+def table_radius(task: DeepTile) -> int:
+    """``k``: the BLA tables of ``task``'s frame serve offsets up to ``2**k`` (in units of
+    its scale) from the reference point: its farthest pixel's, rounded up to a power of
+    two, so that the frames of one reference and scale share one table."""
+    _, xs, ys = _offsets(task)
+    return math.frexp(frame_radius(xs, ys))[1]
+
+
+def tables_key(reference: ReferenceSpec, task: DeepTile) -> str:
+    """Names the BLA tables of ``reference``'s orbit for ``task``'s frame: the same for
+    every frame of that orbit, scale and :func:`table_radius` (they are the same values)."""
+    exponent = math.frexp(view_scale(task.span)[0])[1] - 1
+    return f"bla-{reference.key.removeprefix('orbit-')}-{exponent}-{table_radius(task)}"
+
+
 def tables_for(orbit: Orbit, task: DeepTile) -> BlaTable:
-    """The BLA tables of ``orbit`` for ``task``'s frame (its scale, its farthest pixel):
-    every tile of a frame gets the same (the function a Dask worker runs once)."""
-    scale, xs, ys = _offsets(task)
-    return bla_table(orbit, scale=scale, scaled_radius=frame_radius(xs, ys))
+    """The BLA tables of ``orbit`` for ``task``'s frame (its scale, and offsets up to
+    ``2**table_radius(task)``): built once per :func:`tables_key` (on a Dask worker)."""
+    scale, _ = view_scale(task.span)
+    return bla_table(orbit, scale=scale, scaled_radius=math.ldexp(1.0, table_radius(task)))
 
 
-def deep_tile(orbit: Orbit, tables: BlaTable, task: DeepTile) -> np.ndarray:
-    """One tile's smooth escape values (the function Dask workers run)."""
+def deep_tile(orbit: Orbit, tables: BlaTable, task: DeepTile) -> tuple[np.ndarray, float]:
+    """One tile's smooth escape values, and the steps the kernel took for them (the
+    function Dask workers run): what a preview tells of its frame's cost."""
     if task.job:
         report_started(task.job)
     scale, xs, ys = _offsets(task)
     rows, cols = task.tile.slices
-    counts, mag2 = escape_bla(orbit, tables, xs[None, cols], ys[rows, None], scale, task.max_iter)
-    return smooth(counts, mag2)
+    counts, mag2, steps = escape_bla(
+        orbit, tables, xs[None, cols], ys[rows, None], scale, task.max_iter, steps=True
+    )
+    return smooth(counts, mag2), float(steps.sum())
 
 
 def compute_orbit(reference: ReferenceSpec, prefix=None) -> tuple[Orbit, ReferenceState]:
@@ -204,14 +222,25 @@ def kept_prefix(results, reference: ReferenceSpec):
     return None
 
 
-def render_deep_frame(config, tiles, orbit: Orbit | None = None) -> list[np.ndarray]:
-    """Every tile of a deep ``config`` in this process (previews, tests, ``render``)."""
+def render_deep_frame(
+    config, tiles, orbit: Orbit | None = None, tables: BlaTable | None = None, stats=None
+) -> list[np.ndarray]:
+    """Every tile of a deep ``config`` in this process (previews, tests, ``render``).
+
+    ``orbit`` and ``tables`` are computed when not given (``tables`` must be those of
+    :func:`tables_key`); ``stats``, a dict, gets ``"steps"`` (the kernel's, all tiles)
+    and ``"tables"``.
+    """
     reference = reference_for(config)
     if orbit is None:
         orbit, _ = compute_orbit(reference)
     tasks = deep_tiles(config, tiles, reference)
-    tables = tables_for(orbit, tasks[0])
-    return [deep_tile(orbit, tables, task) for task in tasks]
+    if tables is None:
+        tables = tables_for(orbit, tasks[0])
+    done = [deep_tile(orbit, tables, task) for task in tasks]
+    if stats is not None:
+        stats.update(steps=sum(steps for _, steps in done), tables=tables)
+    return [values for values, _ in done]
 
 
 class OrbitCodec(Codec):
@@ -285,12 +314,13 @@ class DeepDriver(Driver):
                 return job.frame
         name = f"{TASK}-{job.key}"
         tasks = deep_tiles(job.config, job.tiles, reference, job.key)
-        # Built once, where the orbit is, then sent to every worker (as the orbit was).
+        # Built once, where the orbit is, then sent to every worker (as the orbit was);
+        # named after what they are, so frames that share them in flight share one task.
         tables = client.submit(
             tables_for,
             orbit_future,
             tasks[0],
-            key=f"{name}-tables",
+            key=tables_key(reference, tasks[0]),
             priority=self._priority,
             pure=False,
         )
@@ -355,8 +385,10 @@ class DeepDriver(Driver):
         return orbit_future
 
     async def _collect(self, place, tile: Tile) -> None:
-        values = await self.collect(place)
-        if values is not MISSING:
+        done = await self.collect(place)
+        if done is not MISSING:
+            values, steps = done
+            self.job.add_steps(steps)
             self.job.place(tile, values)
 
 
@@ -375,4 +407,7 @@ __all__ = [
     "kept_prefix",
     "reference_for",
     "render_deep_frame",
+    "table_radius",
+    "tables_for",
+    "tables_key",
 ]

@@ -31,15 +31,18 @@ from .config import FractalConfig
 from .deep import (
     DeepDriver,
     compute_orbit,
+    deep_tiles,
     keep_orbit,
     kept_orbit,
     reference_for,
     render_deep_frame,
+    tables_key,
 )
 from .tiles import Tile, assemble, compute_tile, plan, seconds, split, tile_tasks
 from .tiles import render as render_shallow
 
-#: What a perturbed iteration costs in float64 iterations (bench/deep.py: 0.10-0.13x).
+#: What a step of the perturbation kernel costs in float64 iterations (bench/deep.py:
+#: 0.10-0.13x without BLA; a BLA step costs about as much as a plain one).
 DEEP_COST = 8.0
 #: The name of a frame's tile tasks: ``("fractal-tile-<frame key>", "<rows>x<cols>", row, col)``.
 TILE_TASK = "fractal-tile"
@@ -104,6 +107,10 @@ class FrameJob(Job):
         )
         self.tiles = tiles
         self._value = np.empty((config.height, config.width))
+        #: Steps the perturbation kernel took for the tiles computed so far: what a deep
+        #: frame's tiles cost (BLA skips most iterations); None for float64 frames and
+        #: frames from a cache.
+        self.steps: float | None = None
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -139,6 +146,10 @@ class FrameJob(Job):
         chunks = [None] * (self.parts_total - len(self.tiles))
         return chunks + [TileResult(t, value[t.slices]) for t in self.tiles]
 
+    def add_steps(self, steps: float) -> None:
+        """A deep tile took ``steps`` kernel steps."""
+        self.steps = (self.steps or 0.0) + steps
+
     def place(self, tile: Tile, values: np.ndarray) -> None:
         """Tile ``tile`` arrived with ``values``."""
         self._value[tile.slices] = values
@@ -160,9 +171,11 @@ class FrameWork(Work):
     config : FractalConfig
         The view; validated.
     iterations : float, optional
-        Its expected cost in iterations (from a preview, see
-        :func:`~compute.fractal.tiles.expected_iterations`): it chooses the tiling and the
-        tiles' place in the queue; without it, every pixel is assumed to run ``max_iter``.
+        Its expected cost in kernel steps (from a preview: its escape values, see
+        :func:`~compute.fractal.tiles.expected_iterations`, or for a deep frame the steps
+        its preview's kernel took, BLA steps counting one each): it chooses the tiling,
+        the tiles' place in the queue and whether the frame is within the budget;
+        without it, every pixel is assumed to run ``max_iter``.
     preview : bool
         Ahead of every frame in the queue.
     local : bool
@@ -395,7 +408,13 @@ class _LocalFrameDriver(Driver):
         job, results = self.job, self.registry.results
         reference = job.reference
         orbit, prefix = (None, None) if reference is None else await kept_orbit(results, reference)
-        computed = []
+        # Read on the loop: the memory cache is not thread-safe.
+        tables_name = tables = None
+        if reference is not None:
+            [first] = deep_tiles(job.config, job.tiles[:1], reference)
+            tables_name = tables_key(reference, first)
+            tables = results.cached(tables_name)
+        computed, stats = [], {}
 
         def compute() -> np.ndarray:
             loop.call_soon_threadsafe(job.part_started, (0, 0))
@@ -405,7 +424,8 @@ class _LocalFrameDriver(Driver):
             if found is MISSING:
                 found, state = compute_orbit(reference, prefix)
                 computed.append((found, state))
-            values = render_deep_frame(job.config, job.tiles, found)
+            kept = None if tables is MISSING else tables
+            values = render_deep_frame(job.config, job.tiles, found, kept, stats)
             return assemble(
                 job.config.height, job.config.width, zip(job.tiles, values, strict=True)
             )
@@ -413,6 +433,10 @@ class _LocalFrameDriver(Driver):
         frame = await results.run_locally(compute)
         for found, state in computed:
             keep_orbit(results, reference, found, state)
+        if stats:
+            # Kept within the memory cache's bound, as orbits are (80 bytes an iteration).
+            results.keep(tables_name, stats["tables"])
         if not job.done:
+            job.steps = stats.get("steps")
             job.fill(frame)
         return frame

@@ -59,6 +59,9 @@ class Previews:
         self._manager, self._drawn, self._settings = manager, drawn, settings
         # Values by the key of the full frame they preview.
         self._samples: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Perturbation kernel steps per preview pixel, by the same key (deep previews
+        # computed here or on the cluster, not from a cache).
+        self._steps: dict[str, float] = {}
         # Whoever waits for a preview's values (a full frame's fit), by the frame's key.
         self._sampled: dict[str, asyncio.Future] = {}
         self._job = None
@@ -80,6 +83,10 @@ class Previews:
         """The preview values of the frame ``key``, if known."""
         return self._samples.get(key)
 
+    def steps(self, key: str) -> float | None:
+        """Kernel steps per pixel of the deep frame ``key``'s preview, if measured."""
+        return self._steps.get(key)
+
     def fit(self, key: str, normalization: str) -> Normalizer | None:
         """The colour fit of the frame ``key`` (from its preview), if its preview is known."""
         sample = self._samples.get(key)
@@ -95,12 +102,15 @@ class Previews:
         """Compute the preview of change ``seq`` (``config``), after the one computing."""
         self._flight.offer((seq, config))
 
-    def keep(self, key: str, values: np.ndarray) -> None:
-        """Keep ``values`` as the preview of the frame ``key`` (and hand them to waiters)."""
+    def keep(self, key: str, values: np.ndarray, steps: float | None = None) -> None:
+        """Keep ``values`` as the preview of the frame ``key`` (and hand them to waiters);
+        ``steps``, the kernel's steps for them all, if measured."""
         self._samples[key] = values
         self._samples.move_to_end(key)
+        if steps is not None:
+            self._steps[key] = steps / max(values.size, 1)
         while len(self._samples) > KEPT:
-            self._samples.popitem(last=False)
+            self._steps.pop(self._samples.popitem(last=False)[0], None)
         self._resolve(key, values)
 
     async def values_of(self, seq: int, config: FractalConfig) -> np.ndarray | None:
@@ -159,7 +169,7 @@ class Previews:
             logger.info("the preview of %s ended: %s", config.key, exc)
             self._resolve(config.key, None)
             return True
-        self.keep(config.key, sample)
+        self.keep(config.key, sample, job.steps)
         self._drawn(seq, config)
         return True
 

@@ -297,6 +297,23 @@ class RenderSession(param.Parameterized):
         self.state = "closed"
 
     # -- reading --------------------------------------------------------------------------
+    def expected_cost(self, config: FractalConfig, sample: np.ndarray | None) -> float | None:
+        """Kernel steps ``config``'s frame is expected to take, from its preview's values
+        ``sample`` (None: unknown): the frame's tiling, place in the queue and budget.
+
+        Every escaped pixel costs its escape count, an inside one ``max_iter``
+        (:func:`.tiles.expected_iterations`); but where the preview was a deep one
+        computed here or on the cluster, the steps its kernel took per pixel, which BLA
+        makes far fewer than the iterations, are the better estimate.
+        """
+        if sample is None:
+            return None
+        iterations = expected_iterations(config, sample)
+        steps = self._previews.steps(config.key)
+        if steps is not None:
+            iterations = min(iterations, steps * config.width * config.height)
+        return iterations
+
     def fit(self, key: str) -> Normalizer | None:
         """The colour fit of the frame ``key`` (from its preview), if its preview is known."""
         return self._previews.fit(key, self.normalization)
@@ -463,7 +480,7 @@ class RenderSession(param.Parameterized):
         sample = await self._previews.values_of(self._latest.asked, config)
         if self.wanted is None or self.wanted.key != config.key or self.state == "closed":
             return None
-        iterations = None if sample is None else expected_iterations(config, sample)
+        iterations = self.expected_cost(config, sample)
         try:
             job = managers[0].submit(config, iterations=iterations)
         except LimitExceeded as exc:

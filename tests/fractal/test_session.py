@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from compute.engine.diagnostics import executed_tasks
 from compute.engine.interactive import ManualClock
+from compute.engine.schema import OverBudget
 from compute.fractal import (
     FractalConfig,
     Normalizer,
@@ -27,6 +28,7 @@ from compute.fractal import (
     render,
 )
 from compute.fractal.testing import heavy, light
+from compute.fractal.tiles import expected_iterations
 
 pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
 
@@ -332,3 +334,27 @@ async def test_a_drags_frame_waits_for_the_sessions_own_clock(client, sessions, 
     clock.advance(0.05)  # a quarter of a second of quiet: the full frame starts
     await eventually(lambda: finished(session, config), "the frame")
     assert (await frames_run(client))[config.key] == session.job.parts_total
+
+
+async def test_a_deep_frame_is_priced_by_its_previews_kernel_steps(client, sessions, eventually):
+    # Inside the main cardioid at 1e-20: every pixel is inside the set, so its worst case
+    # and the estimate from its preview's escape values (each pixel max_iter) are both
+    # over a frame's budget; but the offsets of pixels attracted to one fixed point stay
+    # small, BLA steps over nearly all their iterations, and the preview's steps say so.
+    session, _ = sessions()
+    config = FractalConfig(
+        fractal="mandelbrot", center_real="-0.2", span="1e-20", width=512, height=512,
+        max_iter=300_000,
+    )  # fmt: skip
+    config.validate()
+    with pytest.raises(OverBudget):
+        config.check_budget()
+    session.request(config)
+    await eventually(lambda: finished(session, config), "the deep frame")
+    sample = render(config.preview(session.preview_edge))
+    assert np.isnan(sample).all()
+    with pytest.raises(OverBudget):
+        config.check_budget(expected_iterations(config, sample))
+    cost = session.expected_cost(config, sample)
+    assert 0 < cost < config.pixel_iterations / 1000
+    assert 0 < session.job.steps <= 2 * cost
