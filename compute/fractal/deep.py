@@ -223,15 +223,22 @@ def kept_prefix(results, reference: ReferenceSpec):
 
 
 def render_deep_frame(
-    config, tiles, orbit: Orbit | None = None, tables: BlaTable | None = None, stats=None
+    config,
+    tiles,
+    orbit: Orbit | None = None,
+    tables: BlaTable | None = None,
+    stats=None,
+    reference: ReferenceSpec | None = None,
 ) -> list[np.ndarray]:
     """Every tile of a deep ``config`` in this process (previews, tests, ``render``).
 
     ``orbit`` and ``tables`` are computed when not given (``tables`` must be those of
     :func:`tables_key`); ``stats``, a dict, gets ``"steps"`` (the kernel's, all tiles)
-    and ``"tables"``.
+    and ``"tables"``. ``reference`` is :func:`reference_for` ``config`` unless another
+    is given with its ``orbit`` (a movie's frames share the deepest frame's: it has the
+    precision and length of each).
     """
-    reference = reference_for(config)
+    reference = reference or reference_for(config)
     if orbit is None:
         orbit, _ = compute_orbit(reference)
     tasks = deep_tiles(config, tiles, reference)
@@ -286,6 +293,57 @@ def keep_orbit(results, reference: ReferenceSpec, orbit: Orbit, state: Reference
     results.save(reference.key, orbit, ORBIT_CODEC)
 
 
+async def shared_orbit(driver: Driver, reference: ReferenceSpec, name: str, priority, done):
+    """The orbit of ``reference`` on every worker, for ``driver``'s job: kept (in memory or
+    the store) and scattered, else computed as a chain of tasks named ``name`` (from the
+    longest shorter orbit kept, if any), kept and replicated. ``done(k)`` is called as
+    chunk ``k`` of :attr:`ReferenceSpec.chunks` is (kept: all at once). Returns the
+    orbit's future (tracked by ``driver`` as ``"orbit"``), or None if the job ended
+    meanwhile."""
+    results, client = driver.registry.results, driver.registry.client
+    orbit, prefix = await kept_orbit(results, reference)
+    if orbit is not MISSING:
+        for k in range(reference.chunks):
+            done(k)
+        # To every worker at once: the tiles then spread over them.
+        [future] = await client.scatter([orbit], broadcast=True, hash=False)
+        driver.track({"orbit": future})
+        return future
+    state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
+    first, joined = 0, []
+    if prefix is not None:
+        kept, state = prefix
+        first = len(kept) // CHUNK
+        [future] = await client.scatter([kept], hash=False)
+        joined.append(future)
+        for k in range(first):
+            done(k)
+    chunks = []
+    with dask.annotate(priority=priority, retries=0):
+        for k in range(first, reference.chunks):
+            n = min(CHUNK, reference.length - k * CHUNK)
+            step = dask.delayed(reference_chunk, nout=2)(
+                state, n, driver.job.key, dask_key_name=(f"{name}-reference", k)
+            )
+            state = step[0]
+            chunks.append(step[1])
+        orbit = dask.delayed(Orbit.join)([*joined, *chunks], dask_key_name=f"{name}-orbit")
+    futures = client.compute([*chunks, orbit, state], optimize_graph=False)
+    parts = [("reference", k) for k in range(first, reference.chunks)]
+    driver.track(dict(zip([*parts, "orbit", "state"], futures, strict=True)))
+    for part in parts:
+        # Progress, chunk by chunk; the chunk's own values come with the orbit.
+        if await driver.collect(part) is MISSING:
+            return None
+        done(part[1])
+    future = driver.futures["orbit"]
+    value = await driver.received(future)
+    last = await driver.received(driver.futures["state"])
+    keep_orbit(results, reference, value, last)
+    await client.replicate([future])
+    return future
+
+
 class DeepDriver(Driver):
     """The reference chain (or a kept orbit), replicated, then the tiles.
 
@@ -301,18 +359,12 @@ class DeepDriver(Driver):
     async def compute(self) -> np.ndarray:
         job, client = self.job, self.registry.client
         reference = job.reference
-        orbit, prefix = await kept_orbit(self.registry.results, reference)
-        if orbit is not MISSING:
-            for k in range(reference.chunks):
-                job.part_done(None, ("reference", k))
-            # To every worker at once: the tiles then spread over them.
-            [orbit_future] = await client.scatter([orbit], broadcast=True, hash=False)
-            self.track({"orbit": orbit_future})
-        else:
-            orbit_future = await self._reference(prefix)
-            if orbit_future is None:
-                return job.frame
         name = f"{TASK}-{job.key}"
+        orbit_future = await shared_orbit(
+            self, reference, name, self._priority, lambda k: job.part_done(None, ("reference", k))
+        )
+        if orbit_future is None:
+            return job.frame
         tasks = deep_tiles(job.config, job.tiles, reference, job.key)
         # Built once, where the orbit is, then sent to every worker (as the orbit was);
         # named after what they are, so frames that share them in flight share one task.
@@ -343,47 +395,6 @@ class DeepDriver(Driver):
         await self.gather_all(lambda place: self._collect(place, placed[place]), placed)
         return job.frame
 
-    async def _reference(self, prefix):
-        """The reference chain on the cluster, chunk by chunk (from ``prefix``, a shorter
-        orbit and its state, if given); the orbit's future, kept and replicated to every
-        worker (None if the job ended meanwhile)."""
-        job, client = self.job, self.registry.client
-        reference = job.reference
-        name = f"{TASK}-{job.key}"
-        state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
-        first, joined = 0, []
-        if prefix is not None:
-            orbit, state = prefix
-            first = len(orbit) // CHUNK
-            [kept] = await client.scatter([orbit], hash=False)
-            joined.append(kept)
-            for k in range(first):
-                job.part_done(None, ("reference", k))
-        chunks = []
-        with dask.annotate(priority=self._priority, retries=0):
-            for k in range(first, reference.chunks):
-                n = min(CHUNK, reference.length - k * CHUNK)
-                step = dask.delayed(reference_chunk, nout=2)(
-                    state, n, job.key, dask_key_name=(f"{name}-reference", k)
-                )
-                state = step[0]
-                chunks.append(step[1])
-            orbit = dask.delayed(Orbit.join)([*joined, *chunks], dask_key_name=f"{name}-orbit")
-        futures = client.compute([*chunks, orbit, state], optimize_graph=False)
-        parts = [("reference", k) for k in range(first, reference.chunks)]
-        self.track(dict(zip([*parts, "orbit", "state"], futures, strict=True)))
-        for part in parts:
-            # Progress, chunk by chunk; the chunk's own values come with the orbit.
-            if await self.collect(part) is MISSING:
-                return None
-            job.part_done(None, part)
-        orbit_future = self.futures["orbit"]
-        value = await self.received(orbit_future)
-        last = await self.received(self.futures["state"])
-        keep_orbit(self.registry.results, reference, value, last)
-        await client.replicate([orbit_future])
-        return orbit_future
-
     async def _collect(self, place, tile: Tile) -> None:
         done = await self.collect(place)
         if done is not MISSING:
@@ -407,6 +418,7 @@ __all__ = [
     "kept_prefix",
     "reference_for",
     "render_deep_frame",
+    "shared_orbit",
     "table_radius",
     "tables_for",
     "tables_key",

@@ -18,8 +18,14 @@ What makes it a movie a person wants to watch:
   their detail and shallow ones stay cheap.
 * **One colour fit for the whole movie**, from coarse previews of frames spread over
   the zoom: a fit per frame would make colours flicker from frame to frame.
-* **A clear refusal** past float64's precision (the first frame too deep is named),
-  over the budget of frames, pixels or pixel-iterations.
+* **Deep zooms**: frames beyond float64 are drawn by perturbation (:mod:`.deep`), all of
+  them against **one reference orbit**, the deepest frame's (:func:`movie_reference`):
+  computed first, as a chain of tasks whose chunks are the movie's first parts (its
+  progress), replicated to every worker, and read by the colour fit and each frame.
+  Spans, centres and iterations are interpolated in decimals, at any depth.
+* **A clear refusal** naming the first frame that cannot be rendered (a Julia set
+  beyond float64's depth), or over the budget of frames, pixels or pixel-iterations
+  (every frame priced at its worst case: a movie has no preview to predict from).
 
 What a movie keeps (measured in ``bench/movie.py``): float64 frames are 8 bytes a pixel
 (300 frames of 1024x1024 are 2.3 GiB, over the store's default bound), so a movie stores
@@ -42,9 +48,9 @@ import hashlib
 import io
 import json
 import logging
-import math
 import zlib
 from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
 
 import dask
 import numpy as np
@@ -59,8 +65,11 @@ from ..engine.store import MISSING
 from ..engine.work import Work
 from .colour import COLORMAPS, NORMALIZATIONS, Normalizer, lookup_table
 from .config import PIXEL_BUDGET, FractalConfig
+from .deep import ReferenceSpec, reference_for, render_deep_frame, shared_orbit
 from .frame import render
+from .tiles import assemble, split
 from .video import FORMATS, MEDIA_TYPES, encode
+from .viewport import canonical
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +87,31 @@ FIT_SAMPLES = 24
 PREVIEW_EDGE = 64
 #: The largest edge of the GIF and WebP versions (a GIF of full-size frames is huge).
 ANIMATION_EDGE = 480
-MOVIE_PHASES = ("fitting", "rendering", "encoding")
+MOVIE_PHASES = ("reference", "fitting", "rendering", "encoding")
 
 
-def _interpolate(lo0: float, hi0: float, lo1: float, hi1: float, t: float) -> tuple[float, float]:
-    w0, w1 = hi0 - lo0, hi1 - lo1
-    c0, c1 = (lo0 + hi0) / 2, (lo1 + hi1) / 2
-    w = w0 * (w1 / w0) ** t
-    # The end's centre is the zoom's fixed point: c - c1 shrinks with w.
-    c = c0 + (c1 - c0) * t if math.isclose(w0, w1) else c1 + (c0 - c1) * (w - w1) / (w0 - w1)
-    if t == 1.0:  # exactly the end view, so that its frame is the view's own
-        return lo1, hi1
-    if t == 0.0:
-        return lo0, hi0
-    return c - w / 2, c + w / 2
+def _views(start, end, frames: int) -> list[tuple[str, str, str]]:
+    """The centre and span of each of ``frames`` frames zooming from the viewport
+    ``start`` into ``end``, as decimal strings, at whatever depth.
+
+    The span is exponential in time, ``w(t) = w0 (w1 / w0)**t``, and the end's centre is
+    the zoom's fixed point: ``c - c1`` shrinks in proportion to ``w - w1``. Computed with
+    decimals carrying every digit of the end's centre: a frame at 1e-300 needs 300 of
+    them. The first and last frames are exactly the two views.
+    """
+    (r0, i0, w0), (r1, i1, w1) = start.decimals(), end.decimals()
+    views = []
+    with localcontext() as context:
+        context.prec = 40 + max(len(str(v).replace("-", "")) for v in (r0, i0, r1, i1, w0, w1))
+        rate = (w1 / w0).ln()
+        for k in range(frames):
+            t = Decimal(k) / Decimal(frames - 1)
+            w = w0 * (rate * t).exp()
+            share = t if w0 == w1 else (w - w1) / (w0 - w1)
+            views.append((r1 + (r0 - r1) * share, i1 + (i0 - i1) * share, w))
+    first = tuple(map(canonical, start.decimals()))
+    last = tuple(map(canonical, end.decimals()))
+    return [first, *[tuple(map(canonical, v)) for v in views[1:-1]], last]
 
 
 class MovieSpec(Work, param.Parameterized):
@@ -146,6 +166,7 @@ class MovieSpec(Work, param.Parameterized):
                 "lower resolution."
             )
         configs = self._build_frame_configs()
+        # Deep frames too at their worst case: a movie has no preview to predict from.
         cost = sum(c.pixel_iterations for c in configs)
         if cost > MOVIE_BUDGET:
             raise OverBudget(
@@ -157,6 +178,7 @@ class MovieSpec(Work, param.Parameterized):
         # driver for the configs; hundreds of configs cost tens of milliseconds).
         self._configs = configs
         self._cost = float(cost)
+        self._reference = movie_reference(configs)
         keys = [c.key for c in configs]
         digest = hashlib.sha256(json.dumps([keys, self.normalization]).encode()).hexdigest()
         self._frames_key = f"frames-{digest[:24]}"
@@ -167,21 +189,20 @@ class MovieSpec(Work, param.Parameterized):
         return self
 
     def iterations(self, t: float) -> int:
-        """``max_iter`` at position ``t`` (0..1) of the zoom: geometric in its depth."""
+        """``max_iter`` at position ``t`` (0..1) of the zoom: geometric in time, as the
+        span is, so in proportion to the zoom's depth (its logarithm)."""
         a, b = self.start.max_iter, self.end.max_iter
-        w0 = self.start.x_range[1] - self.start.x_range[0]
-        w1 = self.end.x_range[1] - self.end.x_range[0]
-        depth = math.log(w0 / w1)
-        if abs(depth) < 1e-12:
-            share = t
-        else:
-            lo, hi = _interpolate(*self.start.x_range, *self.end.x_range, t)
-            share = math.log(w0 / (hi - lo)) / depth
-        return max(1, round(a * (b / a) ** min(max(share, 0.0), 1.0)))
+        return max(1, round(a * (b / a) ** min(max(t, 0.0), 1.0)))
 
     def frame_configs(self) -> list[FractalConfig]:
         """Every frame's config, first to last (each validated when the spec was)."""
         return list(self._configs)
+
+    @property
+    def reference(self) -> ReferenceSpec | None:
+        """The reference orbit every deep frame of the movie is drawn against (None if
+        none is deep); see :func:`movie_reference`."""
+        return self._reference
 
     def _build_frame_configs(self) -> list[FractalConfig]:
         """Every frame's config, first to last, each validated.
@@ -189,30 +210,26 @@ class MovieSpec(Work, param.Parameterized):
         Raises
         ------
         ValueError
-            Naming the first frame that zooms beyond float64 precision.
+            Naming the first frame that cannot be rendered (a Julia set beyond float64,
+            a view beyond the deepest supported).
         """
-        start, end, n = self.start, self.end, self.frames
-        configs = []
-        for k in range(n):
-            t = k / (n - 1)
+        n, configs = self.frames, []
+        views = _views(self.start.viewport, self.end.viewport, n)
+        for k, (real, imag, span) in enumerate(views):
             try:
-                config = end.copy(
-                    max_iter=self.iterations(t),
+                config = self.end.copy(
+                    max_iter=self.iterations(k / (n - 1)),
                     width=self.width,
                     height=self.height,
-                    x_range=_interpolate(*start.x_range, *end.x_range, t),
-                    y_range=_interpolate(*start.y_range, *end.y_range, t),
+                    center_real=real,
+                    center_imag=imag,
+                    span=span,
                     colormap=self.colormap,
                     normalization=self.normalization,
                 )
+                config.validate()
             except ValueError as exc:
                 raise type(exc)(f"Frame {k + 1} of {n} cannot be rendered: {exc}") from None
-            if config.deep:
-                raise ValueError(
-                    f"Frame {k + 1} of {n} cannot be rendered: a span of {config.span} over "
-                    f"{config.width} pixels is beyond float64, and movies stay within its "
-                    "depth for now: choose a shallower end view or fewer pixels."
-                )
             configs.append(config)
         return configs
 
@@ -236,19 +253,20 @@ class MovieSpec(Work, param.Parameterized):
         return ("MovieSpec", self.key)
 
     @property
-    def zoom(self) -> float:
-        """How many times the end view is magnified against the start view."""
-        return (self.start.x_range[1] - self.start.x_range[0]) / (
-            self.end.x_range[1] - self.end.x_range[0]
-        )
+    def zoom(self) -> Decimal:
+        """How many times the end view is magnified against the start view (a decimal:
+        a deep zoom's is beyond float64)."""
+        with localcontext() as context:
+            context.prec = 12
+            return self.start.viewport.decimals()[2] / self.end.viewport.decimals()[2]
 
     def summary(self) -> str:
         """One line for people."""
         what = self.end.summary().split(",")[0]
-        (x0, x1), (y0, y1) = self.end.x_range, self.end.y_range
+        real, imag, _ = self.end.viewport.decimals()
         return (
             f"{what}, {self.frames} frames at {self.fps} fps, {self.width}x{self.height}, "
-            f"zoom x{self.zoom:.3g} into ({(x0 + x1) / 2:.6g}, {(y0 + y1) / 2:.6g}), "
+            f"zoom x{self.zoom:.3g} into ({float(real):.6g}, {float(imag):.6g}), "
             f"{self.start.max_iter}->{self.end.max_iter} it"
         )
 
@@ -290,6 +308,19 @@ class MovieSpec(Work, param.Parameterized):
 
     def driver(self, job: MovieJob, registry, holder=None) -> Driver:
         return _MovieDriver(job, self, registry)
+
+
+def movie_reference(configs: list[FractalConfig]) -> ReferenceSpec | None:
+    """The one reference orbit of a movie's deep frames: the deepest frame's (its centre
+    to the decade of its span, as :func:`.deep.reference_for` chooses), long enough for
+    the largest ``max_iter`` of them. Its precision serves every shallower frame, and the
+    zoom's fixed point, the end's centre, is in every frame (rebasing makes any point of
+    the plane valid besides): one orbit computed, not one per frame or decade."""
+    deep = [c for c in configs if c.deep]
+    if not deep:
+        return None
+    deepest = min(deep, key=lambda c: c.viewport.decimals()[2])
+    return reference_for(deepest.copy(max_iter=max(c.max_iter for c in deep)))
 
 
 @dataclass(frozen=True)
@@ -360,7 +391,7 @@ class MovieJob(Job):
             # A copy, as a frame job's config is: the caller's spec may change afterwards
             # (and may hold a session's live views).
             spec=MovieSpec.from_dict(spec.to_dict()),
-            parts_total=spec.frames,
+            parts_total=spec.frames + _chunks(spec),
             **params,
         )
 
@@ -381,13 +412,21 @@ class MovieJob(Job):
         """``"frame 12 of 48, about 9 s left"``, ``"encoding"``, or the job's own words."""
         if self.state not in ("queued", "running"):
             return super().describe()
+        chunks, frames = _chunks(self.spec), self.spec.frames
+        if self.phase == "reference":
+            return f"reference orbit: chunk {self.parts_done} of {chunks}"
         if self.phase == "fitting":
-            return f"fitting colours: {self.parts_total} frames to render"
+            return f"fitting colours: {frames} frames to render"
         if self.phase == "encoding":
-            return f"encoding {self.parts_total} frames"
+            return f"encoding {frames} frames"
         eta = self.eta
         left = "" if eta is None else f", about {eta:.0f} s left"
-        return f"frame {self.parts_done} of {self.parts_total}{left}"
+        return f"frame {max(0, self.parts_done - chunks)} of {frames}{left}"
+
+
+def _chunks(spec: MovieSpec) -> int:
+    # A deep movie's parts: its reference's chunks, then its frames.
+    return 0 if spec.reference is None else spec.reference.chunks
 
 
 @dataclass(frozen=True)
@@ -398,17 +437,30 @@ class MovieFrameTask:
     fit: Normalizer
     job: str
     index: int
+    #: The movie's reference, for a deep frame (its orbit is the task's other input).
+    reference: ReferenceSpec | None = None
 
 
-def render_movie_frame(task: MovieFrameTask) -> np.ndarray:
-    """One movie frame's colour indices (the function Dask workers run)."""
+def _values(config: FractalConfig, orbit, reference: ReferenceSpec | None) -> np.ndarray:
+    # A deep frame against the movie's orbit; any other in float64.
+    if not config.deep or orbit is None:
+        return render(config, threads=1)
+    tiles = split(config.width, config.height)
+    values = render_deep_frame(config, tiles, orbit, reference=reference)
+    return assemble(config.height, config.width, zip(tiles, values, strict=True))
+
+
+def render_movie_frame(task: MovieFrameTask, orbit=None) -> np.ndarray:
+    """One movie frame's colour indices (the function Dask workers run); a deep frame
+    is drawn against ``orbit``, the movie's reference orbit."""
     report_started(task.job)
-    return task.fit(render(task.config, threads=1))
+    return task.fit(_values(task.config, orbit, task.reference))
 
 
-def movie_sample(configs: list[FractalConfig]) -> np.ndarray:
-    """Escape values of coarse previews of ``configs``, pooled (for the colour fit)."""
-    return np.concatenate([render(c, threads=1).ravel() for c in configs])
+def movie_sample(configs: list[FractalConfig], orbit=None, reference=None) -> np.ndarray:
+    """Escape values of coarse previews of ``configs``, pooled (for the colour fit); deep
+    ones against the movie's reference ``orbit`` (see :func:`movie_reference`)."""
+    return np.concatenate([_values(c, orbit, reference).ravel() for c in configs])
 
 
 def _pack(indices: np.ndarray) -> bytes:
@@ -479,9 +531,27 @@ class _MovieDriver(Driver):
             frames.update(enumerate(kept))
         elif store is not None:
             frames.update(await asyncio.to_thread(_stored_parts, store, spec))
-        fit = None
+        fit = orbit = None
+        reference = spec.reference
+        if len(frames) < len(configs) and any(configs[k].deep for k in range(len(configs))):
+            # Deep frames to render: the movie's one reference orbit first, on every
+            # worker (chunk by chunk in the progress), for the fit and the frames.
+            job.phase = "reference"
+            orbit = await shared_orbit(
+                self,
+                reference,
+                f"fractal-moviereference-{spec.frames_key}",
+                BACKGROUND_PRIORITY,
+                lambda k: job.part_done(None, ("reference", k)),
+            )
+            if orbit is None:
+                return None
+            job.phase = "fitting"
+        elif reference is not None:
+            for k in range(reference.chunks):  # not needed: every frame is kept
+                job.part_done(None, ("reference", k))
         if len(frames) < len(configs):
-            fit = await self._fit(configs)
+            fit = await self._fit(configs, orbit)
             # The memory cache is read here, on the loop (it is not thread-safe).
             cached = {
                 k: v
@@ -497,35 +567,39 @@ class _MovieDriver(Driver):
         job.phase = "rendering"
         missing = [k for k in range(len(configs)) if k not in frames]
         if missing:
-            self._submit_frames(configs, missing, fit)
+            self._submit_frames(configs, missing, fit, orbit)
             await self.gather_all(lambda k: self._collect(k, frames), missing)
         job.phase = "encoding"
         indices = tuple(frames[k] for k in range(len(configs)))
         results.keep(spec.frames_key, indices)
         return await asyncio.to_thread(self._encode, list(indices))
 
-    async def _fit(self, configs: list[FractalConfig]) -> Normalizer:
+    async def _fit(self, configs: list[FractalConfig], orbit) -> Normalizer:
         spec = self.job.spec
         step = max(1, len(configs) // FIT_SAMPLES)
         sample = [c.preview(PREVIEW_EDGE) for c in configs[::step]] + [configs[-1].preview(64)]
         self.registry.reports.ensure_plugin()
         key = f"fractal-moviefit-{spec.frames_key}"
         with dask.annotate(**{JOB_ANNOTATION: self.job.key}, priority=BACKGROUND_PRIORITY):
-            future = self.registry.client.submit(movie_sample, sample, key=key, pure=False)
+            future = self.registry.client.submit(
+                movie_sample, sample, orbit, spec.reference, key=key, pure=False
+            )
         self.track({"fit": future})
         values = await self.collect("fit")
         return await asyncio.to_thread(Normalizer.fit, values, spec.normalization)
 
-    def _submit_frames(self, configs, missing: list[int], fit: Normalizer) -> None:
+    def _submit_frames(self, configs, missing: list[int], fit: Normalizer, orbit) -> None:
         spec, job = self.job.spec, self.job
         frames, keys = [], {}
         for k in missing:
             keys[k] = (f"fractal-movieframe-{spec.frames_key}", k)
+            deep = configs[k].deep and orbit is not None
+            task = MovieFrameTask(configs[k], fit, job.key, k, spec.reference if deep else None)
             # Earlier frames first, all of them behind interactive work.
             with dask.annotate(priority=BACKGROUND_PRIORITY - k):
                 frames.append(
                     dask.delayed(render_movie_frame)(
-                        MovieFrameTask(configs[k], fit, job.key, k), dask_key_name=keys[k]
+                        task, orbit if deep else None, dask_key_name=keys[k]
                     )
                 )
         # One graph, as a frame's tiles are (see compute.fractal.frame): the scheduler

@@ -21,7 +21,8 @@ from compute.engine import PART_STARTED_TOPIC, JobManager
 from compute.engine.diagnostics import executed_tasks
 from compute.engine.testing import workers_idle
 from compute.fractal import FractalConfig, FrameStore, MovieSpec, Normalizer, render
-from compute.fractal.movie import FIT_SAMPLES, movie_sample
+from compute.fractal.deep import compute_orbit
+from compute.fractal.movie import FIT_SAMPLES, PREVIEW_EDGE, movie_sample
 from compute.fractal.video import probe
 
 END = FractalConfig(x_range=(-0.35, 0.05), y_range=(-0.2, 0.2), max_iter=400)
@@ -77,18 +78,16 @@ def test_iterations_grow_with_depth_from_the_start_to_the_end_view():
 
 def test_refusals_say_what_to_change():
     # Shallow at the view's 16 px (a pixel of 6e-12), too deep for float64 at the movie's
-    # 256 (4e-13, under 2**-40): a deep Mandelbrot frame is rendered by perturbation, but
-    # a movie stays within float64; only its last frame is that deep.
+    # 256 (4e-13, under 2**-40): a deep Mandelbrot frame, drawn by perturbation.
     deep = dict(width=16, height=16, center_real="0.1", center_imag="0.1", span="1e-10")
     mandelbrot = FractalConfig(fractal="mandelbrot", max_iter=400, **deep)
     assert not mandelbrot.deep
     assert mandelbrot.copy(width=256, height=256).deep
     start = FractalConfig(fractal="mandelbrot", max_iter=100)
-    with pytest.raises(
-        ValueError, match=r"Frame 8 of 8 cannot be rendered: a span of 1e-10 .*beyond float64"
-    ):
-        small(start=start, end=mandelbrot, width=256, height=256)
-    small(start=start, end=mandelbrot, width=16, height=16)  # within float64: made
+    spec = small(start=start, end=mandelbrot, width=256, height=256)
+    assert [c.deep for c in spec.frame_configs()] == [False] * 7 + [True]
+    assert spec.reference is not None
+    assert small(start=start, end=mandelbrot, width=16, height=16).reference is None
     # A Julia set has no deep renderer: its frame is refused as a config would be.
     with pytest.raises(
         ValueError, match=r"Frame 8 of 8 cannot be rendered: span 1e-10 .*Mandelbrot views only"
@@ -324,3 +323,49 @@ async def test_a_server_killed_mid_movie_leaves_it_interrupted_and_it_resumes(
     assert probe(movie.data("mp4")).frames == 30
     # Resumed: the frames in the store were not computed again.
     assert await frame_runs(client, spec) - before <= 30 - stored
+
+
+@pytest.mark.cluster
+@pytest.mark.asyncio
+async def test_a_deep_movie_draws_every_deep_frame_against_one_reference(client, registry):
+    # From the whole set to c = i at 1e-60 (a Misiurewicz point: detail at every depth):
+    # six of the eight frames are beyond float64 at 48 px.
+    end = FractalConfig(
+        fractal="mandelbrot", center_real="0", center_imag="1", span="1e-60", max_iter=12_000
+    )
+    spec = MovieSpec(
+        start=FractalConfig(fractal="mandelbrot", max_iter=200),
+        end=end, frames=8, width=48, height=48, fps=8,
+    )  # fmt: skip
+    configs = spec.frame_configs()
+    assert [c.deep for c in configs] == [False] * 2 + [True] * 6
+    assert configs[-1].viewport == end.copy(width=48, height=48).viewport
+    reference = spec.reference
+    assert reference.chunks == 2
+    job = JobManager(registry).submit(spec)
+    frames = {}
+    async for part in job:
+        if part is not None:
+            frames[part.index] = part.value
+    movie = await job.result()
+    # Progress covered the reference's chunks, then the frames.
+    assert job.parts_total == job.parts_done == 8 + 2
+    assert probe(movie.data("mp4")).frames == 8
+    # One chain of reference tasks for the whole movie: none per frame or preview.
+    ran = [key for key, _ in await executed_tasks(client, "fractal-moviereference")]
+    assert len([k for k in ran if "-reference" in k and "orbit" not in k]) == 2
+    assert not await executed_tasks(client, "fractal-deep")
+    # The frames are the movie's reference drawn here, coloured by the movie's one fit.
+    orbit, _ = compute_orbit(reference)
+    step = max(1, len(configs) // FIT_SAMPLES)
+    previews = [c.preview(PREVIEW_EDGE) for c in configs[::step]] + [configs[-1].preview(64)]
+    fit = Normalizer.fit(movie_sample(previews, orbit, reference), spec.normalization)
+    for k in (2, 5, 7):
+        [values] = [movie_sample([configs[k]], orbit, reference).reshape(48, 48)]
+        np.testing.assert_array_equal(frames[k], fit(values))
+        assert len(np.unique(frames[k])) > 8  # detail, not a flat frame
+        # ... and agree with the frame drawn on its own, against its own reference.
+        alone = render(configs[k])
+        assert (np.isnan(alone) == np.isnan(values)).all()
+        same = np.floor(alone) == np.floor(values)
+        assert same[~np.isnan(alone)].mean() >= 0.99, k

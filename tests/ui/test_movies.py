@@ -79,15 +79,16 @@ def test_a_movie_outlives_its_tab_finishes_in_another_and_plays(tabs, external_a
     assert (info.codec, info.frames, info.width, info.height) == ("h264", 80, 384, 384)
 
 
-def test_a_movie_too_deep_for_float64_is_refused_with_a_message(page, external_app):
-    # Deep frames render (by perturbation), movies not yet: refused, saying so.
+def test_a_deep_movie_over_its_budget_is_refused_with_a_message(page, external_app):
+    # A view beyond float64 at the movie's 1024 px (drawn by perturbation, as its frames
+    # would be), with a million iterations: 48 such frames are over the movie's budget.
     deep = END.copy(
-        fractal="mandelbrot", width=64, height=64, max_iter=200,
+        fractal="mandelbrot", width=64, height=64, max_iter=1_000_000,
         center_real="-0.75", center_imag="0.1", span="4e-12",
     )  # fmt: skip
     page.goto(link(external_app, **view_of(deep)))
     wait_state(page, "done", "cached", "failed")
     page.locator(".movie-studio select").first.select_option("1024")
     page.locator(".make-movie button").click()
-    text = wait_text(page, ".movie-error", "float64")
-    assert "Frame" in text
+    text = wait_text(page, ".movie-error", "budget")
+    assert "pixel-iterations" in text
