@@ -55,3 +55,10 @@ bench: $(VENV)/.test /usr/bin/chromium
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# Our deep frames against the peer package fractalshades (bench/peer.py), installed in
+# its own .venv-peer by bench/peer_setup.sh; not part of `test` or `bench`.
+.PHONY: bench-peer
+bench-peer: $(VENV)/.runtime
+	bash bench/peer_setup.sh
+	$(BIN)/python bench/peer.py
