@@ -3,7 +3,9 @@
 The app's own link, as an image: the same parameters by the same names (values as
 JSON, selector names and the view's decimals as text), with ``format`` (``png``, the
 default, or ``npy``) and ``wait`` (seconds, default 10, at most 30). It waits for the
-frame, then answers ``202`` with the job's links if it is not ready.
+frame, then answers ``202`` with the job's links if it is not ready. ``location``, a
+famous place's name (``GET /api/locations``), stands for its view and iterations; the
+values given beside it win.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .jobs import JobApi, requested
 
 #: Query arguments that are not the view's.
 NOT_THE_VIEW = ("colormap", "normalization", "wait", "format")
+#: Query arguments read as text, never as JSON (a name "1e50" is no number).
+TEXT = (*VIEW_PARAMS, "location")
 
 
 def query_params(arguments: dict) -> dict:
@@ -29,7 +33,7 @@ def query_params(arguments: dict) -> dict:
         if name in NOT_THE_VIEW:
             continue
         text = raw[-1].decode(errors="replace")
-        if name in VIEW_PARAMS:
+        if name in TEXT:
             params[name] = text
             continue
         try:

@@ -12,6 +12,11 @@ Run: ``.venv/bin/python bench/deep.py``. Prints, side by side with ratios:
    on (:func:`render_bla`, its table built beforehand and timed apart), side by side:
    iterations BLA skipped count as done, and "steps/it" is the fraction of iterations
    the BLA kernel actually stepped through.
+3. The extended-range kernel (:mod:`compute.fractal.extended`: float64 mantissa, int
+   exponent) on the same footing, BLA off and on, at 1e-300 beside the float64-scaled
+   kernels above (their columns "deep off/on"; they stop at 2**-1000) and at 1e-500 and
+   1e-1000, where only it works; each frame with its own iteration limit (a little over
+   what its pixels need: ~1.25 bits of depth an iteration at i, ~0.4 at M(4,1)).
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import argparse
 import os
 from functools import partial
 
+import gmpy2
 from kernels import best_of, pixel_iterations
 
 from compute.fractal import FractalConfig, render
 from compute.fractal.bla import bla_table, frame_radius, render_bla
 from compute.fractal.bla import warm_up as bla_warm_up
+from compute.fractal.extended import extended_table, render_extended, view_exponent
+from compute.fractal.extended import warm_up as extended_warm_up
 from compute.fractal.kernels import warm_up
 from compute.fractal.perturbation import pixel_offsets, render_deep, view_scale
 from compute.fractal.perturbation import warm_up as deep_warm_up
@@ -77,6 +85,34 @@ SHALLOW = {
 }
 
 
+def refine_m41(digits: int) -> tuple[str, str]:
+    """M(4,1) (``z_4 = z_5``) to ``digits`` digits: Newton's method in MPFR from :data:`M41`."""
+    with gmpy2.context(precision=int(digits * 3.33) + 64):
+        c = gmpy2.mpc(gmpy2.mpfr(M41[0]), gmpy2.mpfr(M41[1]))
+        for _ in range(8):  # quadratic convergence from 330 digits: 2 or 3 steps
+            z, dz, values = gmpy2.mpc(0), gmpy2.mpc(0), []
+            for _ in range(5):
+                z, dz = z * z + c, 2 * z * dz + 1
+                values.append((z, dz))
+            (a, da), (b, db) = values[3], values[4]
+            step = (b - a) / (db - da)
+            c -= step
+            if abs(step) < gmpy2.mpfr(10) ** -(digits + 10):
+                break
+        return format(c.real, f".{digits}f"), format(c.imag, f".{digits}f")
+
+
+#: Extended-range frames: (centre, span, max_iter); M(4,1) to 1,100 digits (made in main).
+EXTENDED_FRAMES = {
+    "i at 1e-300": (("0", "1"), "1e-300", 1000),
+    "M(4,1) at 1e-300": (None, "1e-300", 2600),
+    "i at 1e-500": (("0", "1"), "1e-500", 1600),
+    "M(4,1) at 1e-500": (None, "1e-500", 4300),
+    "i at 1e-1000": (("0", "1"), "1e-1000", 3000),
+    "M(4,1) at 1e-1000": (None, "1e-1000", 8400),
+}
+
+
 def bench_reference(iterations: int, repeats: int) -> None:
     print(f"\nReference orbit, one core, {iterations} iterations, best of {repeats}")
     header = f"{'span':8} {'bits':>5} {'iterations':>10} {'seconds':>8} {'it/s':>10} {'ratio':>6}"
@@ -94,7 +130,7 @@ def bench_reference(iterations: int, repeats: int) -> None:
         )
 
 
-def bench_frames(size: int, max_iter: int, repeats: int) -> None:
+def bench_frames(size: int, max_iter: int, repeats: int) -> float:
     threads = os.cpu_count() or 1
     print(
         f"\nFrames {size}x{size}, max_iter {max_iter}, {threads} threads, best of {repeats}; "
@@ -142,6 +178,63 @@ def bench_frames(size: int, max_iter: int, repeats: int) -> None:
             f"{off_rate / baseline:7.2f} {on_rate / baseline:7.2f} {on_rate / off_rate:6.2f} "
             f"{stats['steps'] / stats['iterations']:8.3f}"
         )
+    return baseline
+
+
+def bench_extended(size: int, repeats: int, baseline: float) -> None:
+    threads = os.cpu_count() or 1
+    print(
+        f"\nExtended range, frames {size}x{size}, {threads} threads, best of {repeats}; "
+        "Mpix-it/s as above; /f64: against the float64 baseline above"
+    )
+    header = (
+        f"{'frame':18} {'limit':>5} {'ref s':>6} {'table s':>7} {'Mpix-it':>8} "
+        f"{'off s':>7} {'on s':>7} {'off Mpix-it/s':>13} {'on Mpix-it/s':>12} "
+        f"{'deep off':>8} {'deep on':>7} {'off/f64':>7} {'on/f64':>7} {'on/off':>6} "
+        f"{'steps/it':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    m41 = refine_m41(1100)
+    for label, (centre, span, max_iter) in EXTENDED_FRAMES.items():
+        cx, cy = centre or m41
+        ref_seconds, orbit = best_of(1, lambda: reference_orbit(cx, cy, span, max_iter))  # noqa: B023
+        exponent, mantissa = view_exponent(span)
+        radius = frame_radius(*pixel_offsets(size, size, mantissa))
+        table_seconds, table = best_of(1, partial(extended_table, orbit, exponent, radius))
+        frame = (cx, cy, span, size, size, max_iter)
+        off_seconds, off_values = best_of(
+            repeats, partial(render_extended, *frame, orbit=orbit, bla=False, threads=threads)
+        )
+        stats = {}
+        on_seconds, on_values = best_of(
+            repeats,
+            partial(
+                render_extended, *frame, orbit=orbit, table=table, threads=threads, stats=stats
+            ),
+        )
+        work = pixel_iterations(on_values, max_iter)
+        off_rate = pixel_iterations(off_values, max_iter) / off_seconds
+        on_rate = work / on_seconds
+        deep = ("", "")
+        if exponent >= -1000:  # the float64-scaled kernels, for comparison
+            deep_off, deep_values = best_of(
+                repeats, partial(render_deep, *frame, orbit=orbit, threads=threads)
+            )
+            deep_on, bla_values = best_of(
+                repeats, partial(render_bla, *frame, orbit=orbit, threads=threads)
+            )
+            deep = (
+                f"{pixel_iterations(deep_values, max_iter) / deep_off / 1e6:.1f}",
+                f"{pixel_iterations(bla_values, max_iter) / deep_on / 1e6:.1f}",
+            )
+        print(
+            f"{label:18} {max_iter:5d} {ref_seconds:6.3f} {table_seconds:7.3f} "
+            f"{work / 1e6:8.1f} {off_seconds:7.3f} {on_seconds:7.3f} {off_rate / 1e6:13.1f} "
+            f"{on_rate / 1e6:12.1f} {deep[0]:>8} {deep[1]:>7} {off_rate / baseline:7.2f} "
+            f"{on_rate / baseline:7.2f} {on_rate / off_rate:6.2f} "
+            f"{stats['steps'] / stats['iterations']:8.3f}"
+        )
 
 
 def main() -> None:
@@ -150,14 +243,17 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=3000)
     parser.add_argument("--reference-iterations", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--extended-size", type=int, default=256)
     args = parser.parse_args()
 
     warm_up()
     deep_warm_up()
     bla_warm_up()
+    extended_warm_up()
     print(f"{os.cpu_count()} CPUs")
     bench_reference(args.reference_iterations, args.repeats)
-    bench_frames(args.size, args.max_iter, args.repeats)
+    baseline = bench_frames(args.size, args.max_iter, args.repeats)
+    bench_extended(args.extended_size, args.repeats, baseline)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ from compute.fractal import FractalConfig
 from compute.fractal.config import MAX_ITER
 from compute.fractal.viewport import auto_max_iter
 
+from .places import FamousPlaces
+
 
 class FractalControls(pn.viewable.Viewer):
-    """Edit a config: fractal, c, iterations, resolution, colour; read the viewport.
+    """Edit a config: fractal, c, iterations, resolution, colour; read the viewport; go to
+    a famous place or a Kalles Fraktaler file's view (:class:`.places.FamousPlaces`).
 
     Widgets come from the config's parameters (``from_param``), so they carry its
     bounds, steps and docs. Sliders write the config when released (or stepped with
@@ -67,6 +70,8 @@ class FractalControls(pn.viewable.Viewer):
         self._reset = pn.widgets.Button.from_param(
             self.param.reset, name="Reset view", color="light"
         )
+        #: Famous places and Kalles Fraktaler's files: a whole view in one change.
+        self.places = FamousPlaces(config=self.config)
         for name, slider in (
             ("c_real", self._c_real),
             ("c_imag", self._c_imag),
@@ -93,6 +98,7 @@ class FractalControls(pn.viewable.Viewer):
             ),
             pn.pane.Markdown(self._viewport, margin=(0, 10)),
             self._reset,
+            self.places,
             pn.layout.Divider(),
             self._colormap,
             self._normalization,

@@ -162,6 +162,70 @@ def _check_orbit(orbit: Orbit) -> None:
         raise ValueError("orbit: a reference orbit starts at Z_0 and has at least 2 values")
 
 
+def merge_levels(
+    a0: np.ndarray,
+    r0: np.ndarray,
+    big_r: float,
+    *,
+    limit: float = math.inf,
+    floor: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All levels of a table from its level 0, merged as the module docstring says.
+
+    Parameters
+    ----------
+    a0 : ndarray of complex128
+        Level 0's ``A = 2 Z_m`` (its ``B`` are all 1).
+    r0 : ndarray of float64
+        Level 0's radii in the table's units, 0 where a step is never valid.
+    big_r : float
+        The largest ``|dc|`` served, in the same units.
+    limit : float
+        Merged entries with ``|A|`` or ``|B|`` above it are never valid (radius 0),
+        nor is any entry above them; by default only non-finite ones.
+    floor : float
+        Merged radii at or below it are set to 0 (with the same effect); 0 by default.
+
+    Returns
+    -------
+    a, b : ndarray of complex128
+        Every entry's ``A`` and ``B``, levels one after another.
+    r : ndarray of float64
+        Every entry's radius.
+    offsets : ndarray of int64
+        Level ``l`` is entries ``offsets[l]:offsets[l + 1]``.
+    """
+    a_levels = [np.asarray(a0, dtype=np.complex128)]
+    b_levels = [np.ones(a_levels[0].shape, dtype=np.complex128)]
+    r_levels = [np.asarray(r0, dtype=np.float64)]
+    with np.errstate(all="ignore"):
+        while a_levels[-1].shape[0] >= 2:
+            half = a_levels[-1].shape[0] // 2
+            a, b, r = a_levels[-1], b_levels[-1], r_levels[-1]
+            ax, ay = a[0 : 2 * half : 2], a[1 : 2 * half : 2]
+            bx, by = b[0 : 2 * half : 2], b[1 : 2 * half : 2]
+            rx, ry = r[0 : 2 * half : 2], r[1 : 2 * half : 2]
+            merged_a = ay * ax
+            merged_b = ay * bx + by
+            merged_r = np.minimum(rx, np.maximum(0.0, (ry - np.abs(bx) * big_r) / np.abs(ax)))
+            # Overflowed A or B (inf, or nan from inf * 0), or 0 / 0: never valid; a 0
+            # radius stays 0 at every level above.
+            good = np.isfinite(merged_a) & np.isfinite(merged_b) & (merged_r > floor)
+            if limit < math.inf:
+                good &= (np.abs(merged_a) <= limit) & (np.abs(merged_b) <= limit)
+            a_levels.append(merged_a)
+            b_levels.append(merged_b)
+            r_levels.append(np.where(good, merged_r, 0.0))
+    offsets = np.zeros(len(a_levels) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([a.shape[0] for a in a_levels])
+    return (
+        np.concatenate(a_levels),
+        np.concatenate(b_levels),
+        np.concatenate(r_levels),
+        offsets,
+    )
+
+
 def bla_table(
     orbit: Orbit,
     radius: float | None = None,
@@ -213,36 +277,14 @@ def bla_table(
     z = np.asarray(orbit.real[1:last], dtype=np.float64) + 1j * np.asarray(
         orbit.imag[1:last], dtype=np.float64
     )
-    a_levels = [2.0 * z]
-    b_levels = [np.ones(z.shape, dtype=np.complex128)]
     # |Z| / scale first: eps * |Z| could be subnormal at depth, |Z| / scale <= 2**1009.
-    r_levels = [np.abs(z) / scale * eps]
-    with np.errstate(all="ignore"):
-        while a_levels[-1].shape[0] >= 2:
-            half = a_levels[-1].shape[0] // 2
-            a, b, r = a_levels[-1], b_levels[-1], r_levels[-1]
-            ax, ay = a[0 : 2 * half : 2], a[1 : 2 * half : 2]
-            bx, by = b[0 : 2 * half : 2], b[1 : 2 * half : 2]
-            rx, ry = r[0 : 2 * half : 2], r[1 : 2 * half : 2]
-            merged_a = ay * ax
-            merged_b = ay * bx + by
-            merged_r = np.minimum(rx, np.maximum(0.0, (ry - np.abs(bx) * big_r) / np.abs(ax)))
-            # Overflowed A or B (inf, or nan from inf * 0), or 0 / 0: never valid; a 0
-            # radius stays 0 at every level above.
-            good = np.isfinite(merged_a) & np.isfinite(merged_b) & (merged_r > 0.0)
-            a_levels.append(merged_a)
-            b_levels.append(merged_b)
-            r_levels.append(np.where(good, merged_r, 0.0))
-    offsets = np.zeros(len(a_levels) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([a.shape[0] for a in a_levels])
-    a_all = np.concatenate(a_levels)
-    b_all = np.concatenate(b_levels)
+    a_all, b_all, r_all, offsets = merge_levels(2.0 * z, np.abs(z) / scale * eps, big_r)
     return BlaTable(
         a_re=np.ascontiguousarray(a_all.real),
         a_im=np.ascontiguousarray(a_all.imag),
         b_re=np.ascontiguousarray(b_all.real),
         b_im=np.ascontiguousarray(b_all.imag),
-        r=np.concatenate(r_levels),
+        r=r_all,
         offsets=offsets,
         scale=float(scale),
         radius=big_r,
@@ -252,7 +294,7 @@ def bla_table(
 
 
 @_jit
-def _block(offsets, radius, n, k, max_iter, size2, unit):
+def find_block(offsets, radius, n, k, max_iter, size2, unit):
     """The largest valid aligned block at reference index ``n``: (entry, length), or
     (-1, 0). ``size2`` is ``|offset|**2``, ``unit`` multiplies stored radii."""
     levels = offsets.shape[0] - 1
@@ -320,7 +362,7 @@ def bla_counts(
         scaled = True
         # The scaled phase: u = dz / scale, radii in the table's units.
         while k < max_iter:
-            entry, length = _block(offsets, radius, n, k, max_iter, ur * ur + ui * ui, 1.0)
+            entry, length = find_block(offsets, radius, n, k, max_iter, ur * ur + ui * ui, 1.0)
             if length > 0:
                 ar = a_re[entry]
                 ai = a_im[entry]
@@ -370,7 +412,9 @@ def bla_counts(
             dr = ur
             di = ui
             while k < max_iter:
-                entry, length = _block(offsets, radius, n, k, max_iter, dr * dr + di * di, scale)
+                entry, length = find_block(
+                    offsets, radius, n, k, max_iter, dr * dr + di * di, scale
+                )
                 if length > 0:
                     ar = a_re[entry]
                     ai = a_im[entry]
@@ -575,7 +619,9 @@ __all__ = [
     "bla_counts",
     "bla_table",
     "escape_bla",
+    "find_block",
     "frame_radius",
+    "merge_levels",
     "render_bla",
     "warm_up",
 ]

@@ -22,8 +22,10 @@ import param
 from ..engine.schema import OverBudget
 from .colour import COLORMAPS, NORMALIZATIONS
 from .deep import DEEP_VERSION
+from .extended import view_exponent
+from .julia_deep import MIN_SPAN_EXPONENT as JULIA_MIN_EXPONENT
 from .kernels import KERNEL_VERSION
-from .perturbation import view_scale
+from .reference import span_exponent
 from .viewport import MIN_SPAN, Viewport, auto_max_iter
 
 #: Parameters that change the computed values. Only these go into :attr:`FractalConfig.key`.
@@ -152,7 +154,7 @@ class FractalConfig(param.Parameterized):
     ``"0.10"`` and ``"1e-1"`` are one view and one key) and the centre keeps the digits
     its depth needs (see :class:`~.viewport.Viewport`). Views whose pixels float64 can
     tell apart are computed by the float64 kernel; deeper Mandelbrot views, down to a
-    span of 1e-300, by perturbation (Julia sets stop at float64's depth for now).
+    span of 1e-300, by perturbation (Julia sets too, their constant ``c`` a float64).
 
     The old ``x_range``/``y_range`` pairs are still accepted (links, API bodies, stored
     history) and read back as properties: their middle is the centre and the width of
@@ -296,13 +298,13 @@ class FractalConfig(param.Parameterized):
         # anything else as it is set): what is left spans several parameters.
         view = self.viewport
         if not view.shallow(self.width):
-            if self.fractal == "julia":
+            if self.fractal == "julia" and span_exponent(view.span) < JULIA_MIN_EXPONENT:
                 raise ValueError(
-                    f"span {view.span} over {self.width} pixels is deeper than float64 can "
-                    "tell pixels apart: deep zoom renders Mandelbrot views only, for now. "
-                    "Zoom out, or switch to the Mandelbrot set."
+                    f"span {view.span} is deeper than Julia sets are drawn "
+                    f"(2**{JULIA_MIN_EXPONENT}, about 1e-301; the Mandelbrot set goes "
+                    "deeper). Zoom out, or switch to the Mandelbrot set."
                 )
-            view_scale(view.span)  # the deep kernel's own limit, as a ValueError
+            view_exponent(view.span)  # the deep kernels' own limit, as a ValueError
         changes = {
             name: value for name, value in view.to_dict().items() if getattr(self, name) != value
         }

@@ -34,7 +34,9 @@ longest shorter one kept in memory, from that orbit's last MPFR state (kept besi
 in memory only), so only the new chunks run; an orbit that escaped is complete, and
 serves any length as it is.
 
-Not here yet: Julia sets at depth.
+A Julia set's frame reads two orbits (:mod:`.julia_deep`): its view's point under
+``z -> z**2 + c``, and the critical orbit of 0 (the Mandelbrot orbit of ``c``, shared
+with any view of the Mandelbrot set there), each its own chain, kept by its own key.
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ from ..engine.driver import BACKGROUND_PRIORITY, Driver
 from ..engine.reports import report_started
 from ..engine.store import MISSING
 from .bla import BlaTable, bla_table, escape_bla, frame_radius
+from .extended import ExtendedTable, escape_extended, extended_table, view_exponent
+from .julia_deep import escape_julia_deep, julia_precision_bits
 from .kernels import ESCAPE_RADIUS, smooth
-from .perturbation import pixel_offsets, view_scale
+from .perturbation import MIN_SPAN_EXPONENT, pixel_offsets
 from .reference import Orbit, ReferenceState, extend, precision_bits
 from .tiles import Tile
 from .viewport import MAX_CHARS, canonical
@@ -78,12 +82,26 @@ class ReferenceSpec:
     center_imag: str
     bits: int
     length: int
+    #: A Julia set's constant (the float64s' exact decimals): the orbit of the point under
+    #: ``z -> z**2 + c``; None for the Mandelbrot orbit of the point (from 0).
+    c_real: str | None = None
+    c_imag: str | None = None
 
     @property
     def key(self) -> str:
         """Names the orbit's values, in the cache and the store."""
         fields = [self.center_real, self.center_imag, self.bits, self.length, DEEP_VERSION]
+        if self.c_real is not None:
+            fields += ["julia", self.c_real, self.c_imag]
         return f"orbit-{hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:24]}"
+
+    def start(self) -> ReferenceState:
+        """The state its chain starts from."""
+        if self.c_real is None:
+            return ReferenceState.start(self.center_real, self.center_imag, self.bits)
+        return ReferenceState.julia(
+            self.center_real, self.center_imag, float(self.c_real), float(self.c_imag), self.bits
+        )
 
     @property
     def chunks(self) -> int:
@@ -100,9 +118,28 @@ def reference_for(config) -> ReferenceSpec:
         point = [
             canonical(value.quantize(quantum, rounding=ROUND_HALF_EVEN)) for value in (real, imag)
         ]
-    bits = -(-precision_bits(config.span) // BITS_STEP) * BITS_STEP
+    julia = config.fractal == "julia"
+    bits = (julia_precision_bits if julia else precision_bits)(config.span)
+    bits = -(-bits // BITS_STEP) * BITS_STEP
     length = -(-(config.max_iter + 1) // CHUNK) * CHUNK
+    if julia:
+        return ReferenceSpec(*point, bits, length, *_constant(config))
     return ReferenceSpec(*point, bits, length)
+
+
+def _constant(config) -> tuple[str, str]:
+    # A float64's exact decimal: the constant as the kernels read it.
+    return str(Decimal(float(config.c_real))), str(Decimal(float(config.c_imag)))
+
+
+def critical_for(config) -> ReferenceSpec | None:
+    """A deep Julia ``config``'s second orbit, of the critical point 0 (where rebasing
+    sends pixels, :mod:`.julia_deep`): the Mandelbrot orbit of ``c``, at the precision
+    and length of the view's own; None for a Mandelbrot view."""
+    if config.fractal != "julia":
+        return None
+    primary = reference_for(config)
+    return ReferenceSpec(primary.c_real, primary.c_imag, primary.bits, primary.length)
 
 
 @dataclass(frozen=True)
@@ -125,8 +162,7 @@ class DeepTile:
 def deep_tiles(config, tiles, reference: ReferenceSpec, job: str = "") -> list[DeepTile]:
     """The tasks of ``config``'s tiles, drawn against ``reference``."""
     real, imag, _ = config.viewport.decimals()
-    scale, _ = view_scale(config.span)
-    exponent = math.frexp(scale)[1] - 1
+    exponent, _ = view_exponent(config.span)
     with localcontext() as context:
         context.prec = 2 * MAX_CHARS
         shift = tuple(
@@ -145,11 +181,18 @@ def reference_chunk(state: ReferenceState, n: int, job: str) -> tuple[ReferenceS
     return extend(state, n)
 
 
-def _offsets(task: DeepTile) -> tuple[float, np.ndarray, np.ndarray]:
-    # The frame's pixel offsets from the reference point, in units of its scale.
-    scale, mantissa = view_scale(task.span)
+def _offsets(task: DeepTile) -> tuple[int, np.ndarray, np.ndarray]:
+    # The frame's pixel offsets from the reference point, in units of its scale 2**e.
+    exponent, mantissa = view_exponent(task.span)
     xs, ys = pixel_offsets(task.width, task.height, mantissa)
-    return scale, xs + task.shift[0], ys + task.shift[1]
+    return exponent, xs + task.shift[0], ys + task.shift[1]
+
+
+def extended(task: DeepTile) -> bool:
+    """Whether ``task``'s offsets are past float64's range, where :mod:`.extended` draws
+    them (a float64 mantissa and an integer exponent); :mod:`.bla`'s scaled float64 down
+    to ``2**MIN_SPAN_EXPONENT``, faster."""
+    return view_exponent(task.span)[0] < MIN_SPAN_EXPONENT
 
 
 def table_radius(task: DeepTile) -> int:
@@ -163,34 +206,50 @@ def table_radius(task: DeepTile) -> int:
 def tables_key(reference: ReferenceSpec, task: DeepTile) -> str:
     """Names the BLA tables of ``reference``'s orbit for ``task``'s frame: the same for
     every frame of that orbit, scale and :func:`table_radius` (they are the same values)."""
-    exponent = math.frexp(view_scale(task.span)[0])[1] - 1
+    exponent, _ = view_exponent(task.span)
     return f"bla-{reference.key.removeprefix('orbit-')}-{exponent}-{table_radius(task)}"
 
 
-def tables_for(orbit: Orbit, task: DeepTile) -> BlaTable:
+def tables_for(orbit: Orbit, task: DeepTile) -> BlaTable | ExtendedTable:
     """The BLA tables of ``orbit`` for ``task``'s frame (its scale, and offsets up to
     ``2**table_radius(task)``): built once per :func:`tables_key` (on a Dask worker)."""
-    scale, _ = view_scale(task.span)
-    return bla_table(orbit, scale=scale, scaled_radius=math.ldexp(1.0, table_radius(task)))
+    exponent, _ = view_exponent(task.span)
+    radius = math.ldexp(1.0, table_radius(task))
+    if extended(task):
+        return extended_table(orbit, exponent, radius)
+    return bla_table(orbit, scale=math.ldexp(1.0, exponent), scaled_radius=radius)
 
 
-def deep_tile(orbit: Orbit, tables: BlaTable, task: DeepTile) -> tuple[np.ndarray, float]:
+def deep_tile(
+    orbit: Orbit,
+    tables: BlaTable | ExtendedTable | None,
+    task: DeepTile,
+    critical: Orbit | None = None,
+) -> tuple[np.ndarray, float]:
     """One tile's smooth escape values, and the steps the kernel took for them (the
-    function Dask workers run): what a preview tells of its frame's cost."""
+    function Dask workers run): what a preview tells of its frame's cost. A Julia tile
+    has a ``critical`` orbit and no tables (every iteration a step)."""
     if task.job:
         report_started(task.job)
-    scale, xs, ys = _offsets(task)
+    exponent, xs, ys = _offsets(task)
     rows, cols = task.tile.slices
-    counts, mag2, steps = escape_bla(
-        orbit, tables, xs[None, cols], ys[rows, None], scale, task.max_iter, steps=True
-    )
+    x, y, scale = xs[None, cols], ys[rows, None], math.ldexp(1.0, exponent)
+    if critical is not None:
+        counts, mag2 = escape_julia_deep(orbit, critical, x, y, scale, task.max_iter)
+        steps = np.where(counts < 0, task.max_iter, counts)
+    elif extended(task):
+        counts, mag2, steps = escape_extended(
+            orbit, tables, x, y, exponent, task.max_iter, steps=True
+        )
+    else:
+        counts, mag2, steps = escape_bla(orbit, tables, x, y, scale, task.max_iter, steps=True)
     return smooth(counts, mag2), float(steps.sum())
 
 
 def compute_orbit(reference: ReferenceSpec, prefix=None) -> tuple[Orbit, ReferenceState]:
     """The whole orbit of ``reference`` in this process (what the chain computes), and
     its last state; from ``prefix`` (a shorter orbit and its state) if given."""
-    state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
+    state = reference.start()
     chunks = []
     if prefix is not None:
         chunks, state = [prefix[0]], prefix[1]
@@ -226,9 +285,10 @@ def render_deep_frame(
     config,
     tiles,
     orbit: Orbit | None = None,
-    tables: BlaTable | None = None,
+    tables: BlaTable | ExtendedTable | None = None,
     stats=None,
     reference: ReferenceSpec | None = None,
+    critical: Orbit | None = None,
 ) -> list[np.ndarray]:
     """Every tile of a deep ``config`` in this process (previews, tests, ``render``).
 
@@ -236,33 +296,57 @@ def render_deep_frame(
     :func:`tables_key`); ``stats``, a dict, gets ``"steps"`` (the kernel's, all tiles)
     and ``"tables"``. ``reference`` is :func:`reference_for` ``config`` unless another
     is given with its ``orbit`` (a movie's frames share the deepest frame's: it has the
-    precision and length of each).
+    precision and length of each). A Julia ``config`` also reads its ``critical`` orbit
+    (:func:`critical_for`), computed when not given.
     """
     reference = reference or reference_for(config)
     if orbit is None:
         orbit, _ = compute_orbit(reference)
     tasks = deep_tiles(config, tiles, reference)
-    if tables is None:
+    if critical_for(config) is not None:
+        if critical is None:
+            critical, _ = compute_orbit(critical_for(config))
+    elif tables is None:
         tables = tables_for(orbit, tasks[0])
-    done = [deep_tile(orbit, tables, task) for task in tasks]
+    done = [deep_tile(orbit, tables, task, critical) for task in tasks]
     if stats is not None:
         stats.update(steps=sum(steps for _, steps in done), tables=tables)
     return [values for values, _ in done]
 
 
 class OrbitCodec(Codec):
-    """A reference orbit as one ``(n, 2)`` float64 array in the store; whether it escaped
-    is read off its last value."""
+    """A reference orbit as an ``(n, 2)`` float64 array in the store, whether it escaped
+    read off its last value; and its values float64 cannot hold
+    (:attr:`.reference.Orbit.small_index`) as a ``(k, 4)`` one beside it: index, real
+    and imaginary mantissas, exponent (integers below 2**53 are exact in float64)."""
 
     def save(self, store, key: str, orbit: Orbit) -> None:
         store.put(key, np.stack([orbit.real, orbit.imag], axis=1))
+        small = (orbit.small_index, orbit.small_real, orbit.small_imag, orbit.small_exponent)
+        store.put(f"{key}-small", np.stack([np.asarray(a, np.float64) for a in small], axis=1))
 
     def load(self, store, key: str):
         found = store.get(key, None, np.float64)
+        small = store.get(f"{key}-small", None, np.float64)
         if found is None or found.ndim != 2 or found.shape[1] != 2 or len(found) < 2:
             return MISSING
+        if small is None or small.ndim != 2 or small.shape[1] != 4:
+            return MISSING  # without them an orbit is wrong past 2**-1000
         real, imag = found[:, 0].copy(), found[:, 1].copy()
-        return Orbit(0, real, imag, bool(real[-1] ** 2 + imag[-1] ** 2 > ESCAPE_RADIUS**2))
+        index, exponent = (small[:, k].astype(np.int64) for k in (0, 3))
+        return Orbit(
+            0,
+            real,
+            imag,
+            bool(real[-1] ** 2 + imag[-1] ** 2 > ESCAPE_RADIUS**2),
+            index,
+            small[:, 1].copy(),
+            small[:, 2].copy(),
+            exponent,
+        )
+
+    def names(self, key: str) -> list[str]:
+        return [key, f"{key}-small"]
 
 
 #: How reference orbits are kept in a store.
@@ -293,13 +377,17 @@ def keep_orbit(results, reference: ReferenceSpec, orbit: Orbit, state: Reference
     results.save(reference.key, orbit, ORBIT_CODEC)
 
 
-async def shared_orbit(driver: Driver, reference: ReferenceSpec, name: str, priority, done):
+async def shared_orbit(
+    driver: Driver, reference: ReferenceSpec, name: str, priority, done, label: str = "reference"
+):
     """The orbit of ``reference`` on every worker, for ``driver``'s job: kept (in memory or
-    the store) and scattered, else computed as a chain of tasks named ``name`` (from the
-    longest shorter orbit kept, if any), kept and replicated. ``done(k)`` is called as
-    chunk ``k`` of :attr:`ReferenceSpec.chunks` is (kept: all at once). Returns the
-    orbit's future (tracked by ``driver`` as ``"orbit"``), or None if the job ended
+    the store) and scattered, else computed as a chain of tasks ``(f"{name}-{label}", k)``
+    (from the longest shorter orbit kept, if any), kept and replicated. ``done(k)`` is
+    called as chunk ``k`` of :attr:`ReferenceSpec.chunks` is (kept: all at once).
+    Returns the orbit's future (tracked by ``driver`` as ``"orbit"``, or
+    ``f"{label}-orbit"`` for another label than the first), or None if the job ended
     meanwhile."""
+    own = "" if label == "reference" else f"{label}-"
     results, client = driver.registry.results, driver.registry.client
     orbit, prefix = await kept_orbit(results, reference)
     if orbit is not MISSING:
@@ -307,9 +395,9 @@ async def shared_orbit(driver: Driver, reference: ReferenceSpec, name: str, prio
             done(k)
         # To every worker at once: the tiles then spread over them.
         [future] = await client.scatter([orbit], broadcast=True, hash=False)
-        driver.track({"orbit": future})
+        driver.track({f"{own}orbit": future})
         return future
-    state = ReferenceState.start(reference.center_real, reference.center_imag, reference.bits)
+    state = reference.start()
     first, joined = 0, []
     if prefix is not None:
         kept, state = prefix
@@ -323,22 +411,23 @@ async def shared_orbit(driver: Driver, reference: ReferenceSpec, name: str, prio
         for k in range(first, reference.chunks):
             n = min(CHUNK, reference.length - k * CHUNK)
             step = dask.delayed(reference_chunk, nout=2)(
-                state, n, driver.job.key, dask_key_name=(f"{name}-reference", k)
+                state, n, driver.job.key, dask_key_name=(f"{name}-{label}", k)
             )
             state = step[0]
             chunks.append(step[1])
-        orbit = dask.delayed(Orbit.join)([*joined, *chunks], dask_key_name=f"{name}-orbit")
+        orbit = dask.delayed(Orbit.join)([*joined, *chunks], dask_key_name=f"{name}-{own}orbit")
     futures = client.compute([*chunks, orbit, state], optimize_graph=False)
-    parts = [("reference", k) for k in range(first, reference.chunks)]
-    driver.track(dict(zip([*parts, "orbit", "state"], futures, strict=True)))
+    parts = [(label, k) for k in range(first, reference.chunks)]
+    names = [*parts, f"{own}orbit", f"{own}state"]
+    driver.track(dict(zip(names, futures, strict=True)))
     for part in parts:
         # Progress, chunk by chunk; the chunk's own values come with the orbit.
         if await driver.collect(part) is MISSING:
             return None
         done(part[1])
-    future = driver.futures["orbit"]
+    future = driver.futures[f"{own}orbit"]
     value = await driver.received(future)
-    last = await driver.received(driver.futures["state"])
+    last = await driver.received(driver.futures[f"{own}state"])
     keep_orbit(results, reference, value, last)
     await client.replicate([future])
     return future
@@ -348,8 +437,9 @@ class DeepDriver(Driver):
     """The reference chain (or a kept orbit), replicated, then the tiles.
 
     Its job has ``config``, ``tiles``, ``reference`` (a :class:`ReferenceSpec`),
-    ``frame`` and ``place(tile, values)``, and counts the reference's chunks among its
-    parts (a part ``("reference", k)`` with no value).
+    ``critical`` (a Julia view's second one, else None), ``frame`` and ``place(tile,
+    values)``, and counts the references' chunks among its parts (parts
+    ``("reference", k)`` and ``("critical", k)`` with no value).
     """
 
     def __init__(self, job, work, registry, *, priority: float = BACKGROUND_PRIORITY):
@@ -366,24 +456,38 @@ class DeepDriver(Driver):
         if orbit_future is None:
             return job.frame
         tasks = deep_tiles(job.config, job.tiles, reference, job.key)
-        # Built once, where the orbit is, then sent to every worker (as the orbit was);
-        # named after what they are, so frames that share them in flight share one task.
-        tables = client.submit(
-            tables_for,
-            orbit_future,
-            tasks[0],
-            key=tables_key(reference, tasks[0]),
-            priority=self._priority,
-            pure=False,
-        )
-        self.track({"tables": tables})
-        await client.replicate([tables])  # (waits for them; failed, the tiles say why)
+        tables = critical = None
+        if job.critical is not None:
+            critical = await shared_orbit(
+                self,
+                job.critical,
+                name,
+                self._priority,
+                lambda k: job.part_done(None, ("critical", k)),
+                label="critical",
+            )
+            if critical is None:
+                return job.frame
+        else:
+            # Built once, where the orbit is, then sent to every worker (as the orbit
+            # was); named after what they are, so frames in flight share one task.
+            tables = client.submit(
+                tables_for,
+                orbit_future,
+                tasks[0],
+                key=tables_key(reference, tasks[0]),
+                priority=self._priority,
+                pure=False,
+            )
+            self.track({"tables": tables})
+            await client.replicate([tables])  # (waits for them; failed, the tiles say why)
         submitted = {
             (task.tile.row, task.tile.col): client.submit(
                 deep_tile,
                 orbit_future,
                 tables,
                 task,
+                critical,
                 key=(f"{name}-tile", task.tile.row, task.tile.col),
                 priority=self._priority,
                 pure=False,
@@ -411,8 +515,10 @@ __all__ = [
     "DeepTile",
     "ReferenceSpec",
     "compute_orbit",
+    "critical_for",
     "deep_tile",
     "deep_tiles",
+    "extended",
     "keep_orbit",
     "kept_orbit",
     "kept_prefix",

@@ -31,6 +31,7 @@ from .config import FractalConfig
 from .deep import (
     DeepDriver,
     compute_orbit,
+    critical_for,
     deep_tiles,
     keep_orbit,
     kept_orbit,
@@ -38,6 +39,7 @@ from .deep import (
     render_deep_frame,
     tables_key,
 )
+from .locations import location_params, locations
 from .tiles import Tile, assemble, compute_tile, plan, seconds, split, tile_tasks
 from .tiles import render as render_shallow
 
@@ -46,6 +48,25 @@ from .tiles import render as render_shallow
 DEEP_COST = 8.0
 #: The name of a frame's tile tasks: ``("fractal-tile-<frame key>", "<rows>x<cols>", row, col)``.
 TILE_TASK = "fractal-tile"
+
+
+def with_location(params):
+    """``params`` with its ``location``, a famous place's name, replaced by the place's view
+    (:mod:`.locations`); the values given beside it win (an old ``x_range``/``y_range``
+    over the place's centre and span)."""
+    if not isinstance(params, dict) or "location" not in params:
+        return params
+    params = dict(params)
+    name = params.pop("location")
+    try:
+        place = location_params(name) if isinstance(name, str) else None
+    except KeyError as exc:
+        raise ValueError(f"location {exc.args[0]}") from None
+    if place is None:
+        raise ValueError(f"location must be a famous place's name, not {name!r}.")
+    if {"x_range", "y_range"} & set(params):
+        place = {k: v for k, v in place.items() if k not in ("center_real", "center_imag", "span")}
+    return {**place, **params}
 
 
 @dataclass(frozen=True)
@@ -93,9 +114,11 @@ class FrameJob(Job):
 
     def __init__(self, config: FractalConfig, *, grid: tuple[int, int] | None = None, **params):
         tiles = split(config.width, config.height, grid)
-        #: The deep frame's reference orbit (None for a float64 frame).
+        #: The deep frame's reference orbit (None for a float64 frame), and a Julia
+        #: set's second, of its critical point (None for any other).
         self.reference = reference_for(config) if config.deep else None
-        chunks = 0 if self.reference is None else self.reference.chunks
+        self.critical = critical_for(config) if config.deep else None
+        chunks = sum(r.chunks for r in (self.reference, self.critical) if r is not None)
         super().__init__(
             config.key,
             kind=FrameWork.kind,
@@ -233,11 +256,18 @@ class FrameWork(Work):
 
     @classmethod
     def parameters(cls) -> dict:
-        return json_schema(FractalConfig)
+        schema = json_schema(FractalConfig)
+        schema["properties"]["location"] = {
+            "description": "A famous place's name (GET /api/locations): its view and "
+            "iterations, but for the values given beside it.",
+            "type": "string",
+            "enum": [place.name for place in locations()],
+        }
+        return schema
 
     @classmethod
     def from_params(cls, params) -> FrameWork:
-        return cls(from_json(FractalConfig, params, "the config's"))
+        return cls(from_json(FractalConfig, with_location(params), "the config's"))
 
     @classmethod
     def encode(cls, job: FrameJob, fmt: str, options: dict[str, str]) -> tuple[str, bytes]:
@@ -408,6 +438,7 @@ class _LocalFrameDriver(Driver):
         job, results = self.job, self.registry.results
         reference = job.reference
         orbit, prefix = (None, None) if reference is None else await kept_orbit(results, reference)
+        critical = None if job.critical is None else await kept_orbit(results, job.critical)
         # Read on the loop: the memory cache is not thread-safe.
         tables_name = tables = None
         if reference is not None:
@@ -423,17 +454,23 @@ class _LocalFrameDriver(Driver):
             found = orbit
             if found is MISSING:
                 found, state = compute_orbit(reference, prefix)
-                computed.append((found, state))
+                computed.append((reference, found, state))
             kept = None if tables is MISSING else tables
-            values = render_deep_frame(job.config, job.tiles, found, kept, stats)
+            second = None
+            if critical is not None:
+                second, before = critical
+                if second is MISSING:
+                    second, state = compute_orbit(job.critical, before)
+                    computed.append((job.critical, second, state))
+            values = render_deep_frame(job.config, job.tiles, found, kept, stats, critical=second)
             return assemble(
                 job.config.height, job.config.width, zip(job.tiles, values, strict=True)
             )
 
         frame = await results.run_locally(compute)
-        for found, state in computed:
-            keep_orbit(results, reference, found, state)
-        if stats:
+        for spec, found, state in computed:
+            keep_orbit(results, spec, found, state)
+        if stats.get("tables") is not None:
             # Kept within the memory cache's bound, as orbits are (80 bytes an iteration).
             results.keep(tables_name, stats["tables"])
         if not job.done:

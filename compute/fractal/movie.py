@@ -24,8 +24,9 @@ What makes it a movie a person wants to watch:
   progress), replicated to every worker, and read by the colour fit and each frame.
   Spans, centres and iterations are interpolated in decimals, at any depth.
 * **A clear refusal** naming the first frame that cannot be rendered (a Julia set
-  beyond float64's depth), or over the budget of frames, pixels or pixel-iterations
-  (every frame priced at its worst case: a movie has no preview to predict from).
+  beyond float64's depth: its two orbits are not shared by a movie's frames yet), or
+  over the budget of frames, pixels or pixel-iterations (every frame priced at its
+  worst case: a movie has no preview to predict from).
 
 What a movie keeps (measured in ``bench/movie.py``): float64 frames are 8 bytes a pixel
 (300 frames of 1024x1024 are 2.3 GiB, over the store's default bound), so a movie stores
@@ -230,6 +231,13 @@ class MovieSpec(Work, param.Parameterized):
                 config.validate()
             except ValueError as exc:
                 raise type(exc)(f"Frame {k + 1} of {n} cannot be rendered: {exc}") from None
+            if config.deep and config.fractal == "julia":
+                raise ValueError(
+                    f"Frame {k + 1} of {n} cannot be rendered in a movie: a Julia set beyond "
+                    f"float64's depth (a span of {span} over {self.width} pixels) is drawn "
+                    "in the explorer, not yet in movies. Choose a shallower end view or "
+                    "fewer pixels."
+                )
             configs.append(config)
         return configs
 

@@ -276,9 +276,9 @@ def render_deep(
         Iteration limit, at least 1.
     orbit : Orbit, optional
         The centre's reference orbit at :func:`.reference.precision_bits` of the span
-        (or more), computed here when not given: tiles of one frame share one. Any length
-        of at least 2 values gives correct values; one shorter than ``max_iter + 1``
-        costs rebases.
+        (or more), computed here when not given: tiles of one frame share one. It has
+        ``max_iter + 1`` values or ends where it escaped (which costs rebases); one
+        merely cut short is wrong at depth (see :mod:`.reference`).
     threads : int, optional
         Threads iterating rows in parallel (the kernel releases the GIL); by default the
         number of CPUs.

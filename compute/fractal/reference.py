@@ -20,14 +20,17 @@ made. A centre outside the set makes an orbit that escapes before ``max_iter``; 
 then ends with its first value beyond the escape radius, and the perturbation loop
 *rebases* a pixel still bounded at that point to the start of the orbit (``dz = Z_n +
 dz_n``, ``n = 0``), as it does whenever the pixel comes closer to 0 than its offset
-(Zhuoran's rebasing). A short orbit is therefore correct, only slower for the pixels
-that outlive it (each rebase restarts them along the same orbit).
+(Zhuoran's rebasing). An orbit that *escaped* early is therefore correct, only slower
+for the pixels that outlive it (each rebase restarts them along the same orbit). One
+merely cut short is not, at depth: rebasing at its end rounds ``z = Z_n + dz_n`` to
+float64, where only ``dz_n`` held the pixel's offset (at c = i, cut to 40 values, a
+1e-100 frame came out all NaN). Callers give ``max_iter + 1`` values or an escaped orbit.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import gmpy2
 import numpy as np
@@ -132,6 +135,54 @@ class ReferenceState:
                     raise ValueError(f"a centre is a finite decimal, not {text!r}")
         return cls(str(center_real), str(center_imag), int(bits))
 
+    @classmethod
+    def julia(
+        cls, z0_real: str, z0_imag: str, c_real: float, c_imag: float, bits: int
+    ) -> ReferenceState:
+        """The state before ``Z_0 = z0`` of the orbit of ``z0`` under ``z -> z**2 + c``.
+
+        :func:`extend` computes ``z * z + center`` from the state's ``z``: with the
+        Julia constant as the "centre" and ``z0`` as the first ``z``, it emits ``Z_0 =
+        z0, Z_1 = z0**2 + c, ...`` (the Julia reference orbit of :mod:`.julia_deep`).
+        ``c`` is a float64 and is written as its exact decimal expansion, which ``bits``
+        (at least 53) reads back exactly; ``z0`` is read at ``bits`` bits and kept
+        exactly. ``julia("0", "0", c_real, c_imag, bits)`` is the critical orbit ``0, c,
+        c**2 + c, ...``, which is the Mandelbrot reference orbit of ``C = c``.
+
+        Parameters
+        ----------
+        z0_real, z0_imag : str
+            The orbit's first value as decimal strings.
+        c_real, c_imag : float
+            The Julia constant, finite float64s.
+        bits : int
+            MPFR precision of the iteration, at least 53.
+        """
+        from decimal import Decimal  # local: exact decimal expansion of a float64
+
+        if not all(gmpy2.is_finite(gmpy2.mpfr(float(v))) for v in (c_real, c_imag)):
+            raise ValueError(f"a Julia constant is finite, not {c_real!r}, {c_imag!r}")
+        state = cls.start(str(Decimal(float(c_real))), str(Decimal(float(c_imag))), bits)
+        with gmpy2.context(precision=state.bits):
+            z0 = [gmpy2.mpfr(str(text)) for text in (z0_real, z0_imag)]
+            if not all(map(gmpy2.is_finite, z0)):
+                raise ValueError(f"a starting point is finite, not {z0_real!r}, {z0_imag!r}")
+            return replace(state, z_real=_pack(z0[0]), z_imag=_pack(z0[1]))
+
+
+#: Values of an orbit with both parts below this (``2**-900``) are also kept in extended
+#: range (:attr:`Orbit.small_index`): float64 rounds them with a loss of bits below
+#: ``2**-969`` (``2**-1022``, its smallest normal number, less 53 bits), or to 0.
+SMALL = 2.0**-900
+
+
+def _no_indices() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _no_values() -> np.ndarray:
+    return np.zeros(0, dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class Orbit:
@@ -145,12 +196,24 @@ class Orbit:
         The values rounded to float64 (16 bytes per iteration).
     escaped : bool
         The last value is the orbit's first beyond ``ESCAPE_RADIUS``: it ends there.
+    small_index : ndarray of int64
+        Absolute indices ``n`` (ascending) of the values other than 0 with both parts below
+        :data:`SMALL`, which float64 cannot hold to 53 bits: near a nucleus of the
+        reference's period, ``|Z_n|`` can be 1e-600. Empty for most orbits (and by default).
+    small_real, small_imag, small_exponent : ndarray
+        Those values as float64 mantissas and int64 exponents, exact to 53 bits:
+        ``Z_n = (small_real + i small_imag) * 2**small_exponent``, the larger part's
+        magnitude in ``[0.5, 1)``.
     """
 
     start: int
     real: np.ndarray
     imag: np.ndarray
     escaped: bool = False
+    small_index: np.ndarray = field(default_factory=_no_indices)
+    small_real: np.ndarray = field(default_factory=_no_values)
+    small_imag: np.ndarray = field(default_factory=_no_values)
+    small_exponent: np.ndarray = field(default_factory=_no_indices)
 
     def __len__(self) -> int:
         return self.real.shape[0]
@@ -158,7 +221,13 @@ class Orbit:
     def __sizeof__(self) -> int:
         # What memory bounds count (Dask's sizeof, a ResultCache): the values, 16 bytes
         # an iteration, not the few bytes of the object that holds them.
-        return object.__sizeof__(self) + self.real.nbytes + self.imag.nbytes
+        small = (self.small_index, self.small_real, self.small_imag, self.small_exponent)
+        return (
+            object.__sizeof__(self)
+            + self.real.nbytes
+            + self.imag.nbytes
+            + sum(a.nbytes for a in small)
+        )
 
     @staticmethod
     def join(chunks) -> Orbit:
@@ -181,7 +250,23 @@ class Orbit:
             np.concatenate([c.real for c in chunks]),
             np.concatenate([c.imag for c in chunks]),
             chunks[-1].escaped,
+            np.concatenate([c.small_index for c in chunks]),
+            np.concatenate([c.small_real for c in chunks]),
+            np.concatenate([c.small_imag for c in chunks]),
+            np.concatenate([c.small_exponent for c in chunks]),
         )
+
+
+def _small_value(z: gmpy2.mpc) -> tuple[float, float, int]:
+    # (real, imag, exponent): z = (real + i imag) * 2**exponent, the larger part's mantissa
+    # in [0.5, 1); mul_2exp is exact, the float of each part rounds to 53 bits (the
+    # smaller part may underflow: it is then below 2**-1074 of the larger).
+    exponent = max(gmpy2.frexp(part)[0] for part in (z.real, z.imag) if part != 0)
+    return (
+        float(gmpy2.mul_2exp(z.real, -exponent)),
+        float(gmpy2.mul_2exp(z.imag, -exponent)),
+        int(exponent),
+    )
 
 
 def extend(state: ReferenceState, n: int) -> tuple[ReferenceState, Orbit]:
@@ -209,15 +294,27 @@ def extend(state: ReferenceState, n: int) -> tuple[ReferenceState, Orbit]:
         raise ValueError(f"a chunk has at least 0 values, not {n}")
     real = np.empty(n)
     imag = np.empty(n)
+    small = []  # (index, real, imag, exponent) of the values float64 cannot hold
     count = 0
     escaped = state.escaped
     # A local context: gmpy2's contexts are per thread, and this one is restored on exit.
     with gmpy2.context(precision=state.bits):
         c = gmpy2.mpc(gmpy2.mpfr(state.center_real), gmpy2.mpfr(state.center_imag))
         z = gmpy2.mpc(_unpack(state.z_real), _unpack(state.z_imag))
+        tiny = gmpy2.mpfr(SMALL)  # a power of two: exact
         while count < n and not escaped:
-            real[count] = float(z.real)
-            imag[count] = float(z.imag)
+            real[count] = re = float(z.real)
+            imag[count] = im = float(z.imag)
+            # A cheap test of the rounded values first (rounding keeps x < SMALL to at
+            # most SMALL), then the exact one; an exact 0 is exact in float64.
+            if (
+                abs(re) <= SMALL
+                and abs(im) <= SMALL
+                and abs(z.real) < tiny
+                and abs(z.imag) < tiny
+                and not (z.real == 0 and z.imag == 0)
+            ):
+                small.append((state.iteration + count, *_small_value(z)))
             count += 1
             if gmpy2.norm(z) > _BAILOUT:
                 escaped = True  # the escaped value is the orbit's last
@@ -230,7 +327,23 @@ def extend(state: ReferenceState, n: int) -> tuple[ReferenceState, Orbit]:
             iteration=state.iteration + count,
             escaped=escaped,
         )
-    return after, Orbit(state.iteration, real[:count], imag[:count], escaped)
+    columns = list(zip(*small, strict=True)) if small else [(), (), (), ()]
+    index, small_real, small_imag, exponent = (
+        np.array(column, dtype=dtype)
+        for column, dtype in zip(
+            columns, (np.int64, np.float64, np.float64, np.int64), strict=True
+        )
+    )
+    return after, Orbit(
+        state.iteration,
+        real[:count],
+        imag[:count],
+        escaped,
+        index,
+        small_real,
+        small_imag,
+        exponent,
+    )
 
 
 def reference_orbit(

@@ -58,8 +58,8 @@ CENTRE_PLACES = SPAN_DIGITS + OFFSET_PLACES - 1
 PLANE_RADIUS = Decimal(4)
 #: The widest span: the whole plane.
 MAX_SPAN = Decimal(8)
-#: The default depth limit (a viewport's ``min_span``): spans down to 1e-300.
-MIN_SPAN = "1e-300"
+#: The default depth limit (a viewport's ``min_span``): spans down to 1e-1000.
+MIN_SPAN = "1e-1000"
 #: The deepest ``min_span`` allowed: its centres (~1030 characters) stay under MAX_CHARS.
 DEEPEST = Decimal("1e-1000")
 #: The width of FractalConfig's default view (x_range (-1.6, 1.6)): zoom level 1.

@@ -85,6 +85,41 @@ def oracle(
         flint.ctx.prec = old
 
 
+def julia_oracle(
+    centre: tuple[str, str],
+    c: tuple[float, float],
+    span: str,
+    pixel: tuple[int, int],
+    max_iter: int,
+    prec: int,
+) -> tuple[int, float] | None:
+    """As :func:`oracle`, for the Julia set of the float64 constant ``c`` (read exactly):
+    the pixel's centre is ``z_0``, iterated under ``z -> z**2 + c``; ``z_0`` counts, so a
+    pixel beyond the escape radius has count 0."""
+    old = flint.ctx.prec
+    flint.ctx.prec = prec
+    try:
+        row, col = pixel
+        width = flint.arb(span) / (2 * EDGE)
+        z = flint.acb(
+            flint.arb(centre[0]) + width * (2 * col + 1 - EDGE),
+            flint.arb(centre[1]) + width * (2 * row + 1 - EDGE),
+        )
+        constant = flint.acb(flint.arb(float(c[0])), flint.arb(float(c[1])))  # exact
+        bailout = flint.arb(65536)
+        for k in range(max_iter + 1):
+            if k:
+                z = z * z + constant
+            m = z.real * z.real + z.imag * z.imag
+            if m > bailout:
+                return k, float(m.mid())
+            if not m <= bailout:  # the ball straddles the radius: not settled
+                return None
+        return -1, 0.0
+    finally:
+        flint.ctx.prec = old
+
+
 def nucleus(guess: flint.acb, period: int) -> flint.acb:
     """The nucleus of the given period near ``guess`` (``z_period = 0``), by Newton."""
     old = flint.ctx.dps

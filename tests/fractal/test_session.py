@@ -228,13 +228,14 @@ async def test_an_invalid_config_is_refused_and_a_valid_one_renders(client, sess
     session.request(config)
     await eventually(lambda: finished(session, config), "the frame")
     before = await frames_run(client)
-    # Invalid together (a Julia set deeper than float64): refused at once, no preview.
+    # Invalid together (a Julia set deeper than its perturbation goes): refused at once,
+    # no preview.
     invalid = config.copy()
-    invalid.span = "1e-14"
+    invalid.span = "1e-400"
     drawn = len(painter.calls)
     session.request(invalid)
     assert session.state == "refused"
-    assert session.message.startswith("Not rendered: span 1e-14 over 512 pixels")
+    assert session.message.startswith("Not rendered: span 1e-400 is deeper than Julia sets")
     assert (session.stale, session.wanted.key) == (True, config.key)
     assert await session.render() is None
     assert len(painter.calls) == drawn

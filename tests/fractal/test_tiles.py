@@ -255,10 +255,10 @@ def test_compute_tile_rejects_mismatched_shapes(changes):
 @pytest.mark.parametrize("render", [render, render_frame], ids=["float64", "frame"])
 def test_render_validates_config(render):
     # The frame budget is a frame's (FrameWork's, see test_config), not render's: render
-    # checks the view. A Julia set's span, valid alone, too narrow for float64's pixels:
+    # checks the view. A Julia set's span, valid alone, deeper than its perturbation goes:
     cfg = FractalConfig(fractal="julia", width=64, height=64, max_iter=10)
-    cfg.span = "1e-14"
-    with pytest.raises(ValueError, match=r"span 1e-14 .*Mandelbrot views only"):
+    cfg.span = "1e-400"
+    with pytest.raises(ValueError, match=r"span 1e-400 .*deeper than Julia sets are drawn"):
         render(cfg, threads=1)
     # A view assigned in a non-canonical form is made canonical first: the frame of its key.
     cfg = FractalConfig(fractal="mandelbrot", width=64, height=64, max_iter=10)

@@ -200,8 +200,8 @@ def test_over_long_strings_are_refused_with_the_limit(field):
         ("span", "-1e-5", "positive"),
         ("span", "8.000000000000000000000000001", "at most 8"),
         ("span", "1e999999999", "at most 8"),
-        ("span", "9.99e-301", "at least 1e-300"),
-        ("span", "1e-999999999", "at least 1e-300"),
+        ("span", "9.99e-1001", "at least 1e-1000"),
+        ("span", "1e-999999999", "at least 1e-1000"),
         ("center_real", "4.0000000000000000000000000000000001", "±4"),
         ("center_real", "-1e999999999", "±4"),
         ("center_imag", "-4.5", "±4"),
@@ -336,7 +336,7 @@ def test_recentre_on_a_box():
     ],
 )
 def test_gestures_refuse_by_name(gesture, args, name):
-    v = Viewport("2.5", "0", "3.2e-5" if args == (1e300, 0, 0) else "4")
+    v = Viewport("2.5", "0", "3.2e-705" if args == (1e300, 0, 0) else "4")
     with pytest.raises(ValueError, match=f"^{name}"):
         getattr(v, gesture)(*args)
 

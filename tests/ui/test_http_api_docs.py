@@ -55,7 +55,8 @@ def ran(documented_app, tmp_path_factory) -> dict:
 
 def test_the_doc_has_examples_of_every_route():
     text = "\n".join(BLOCKS)
-    for route in ("/api/kinds", "/api/jobs", "/result", "/api/frame.png", "-X DELETE"):
+    routes = ("/api/kinds", "/api/jobs", "/result", "/api/frame.png", "-X DELETE")
+    for route in (*routes, "/api/locations", "location=", "/api/kfr"):
         assert route in text
 
 
@@ -67,6 +68,10 @@ def test_every_example_runs_and_writes_what_it_says(ran):
     for name in ("mandelbrot.png", "mandelbrot-kbc.png", "julia.png"):
         with Image.open(folder / name) as image:
             assert (image.format, image.size) == ("PNG", (512, 512)), name
+    with Image.open(folder / "seahorse.png") as image:  # a famous place, by its name
+        assert (image.format, image.size) == ("PNG", (256, 256))
+    assert "'seahorse-valley'" in said
+    assert '"span": "0.17777777777777777778"' in said  # the .kfr read: 4/40 x 640/360
     values = np.load(folder / "mandelbrot.npy")
     assert values.shape == (512, 512)
     assert np.isnan(values).any()  # the set's inside
