@@ -39,7 +39,7 @@ from .deep import (
     render_deep_frame,
     tables_key,
 )
-from .locations import location_params, locations
+from .locations import locations, with_location
 from .tiles import Tile, assemble, compute_tile, plan, seconds, split, tile_tasks
 from .tiles import render as render_shallow
 
@@ -48,25 +48,6 @@ from .tiles import render as render_shallow
 DEEP_COST = 8.0
 #: The name of a frame's tile tasks: ``("fractal-tile-<frame key>", "<rows>x<cols>", row, col)``.
 TILE_TASK = "fractal-tile"
-
-
-def with_location(params):
-    """``params`` with its ``location``, a famous place's name, replaced by the place's view
-    (:mod:`.locations`); the values given beside it win (an old ``x_range``/``y_range``
-    over the place's centre and span)."""
-    if not isinstance(params, dict) or "location" not in params:
-        return params
-    params = dict(params)
-    name = params.pop("location")
-    try:
-        place = location_params(name) if isinstance(name, str) else None
-    except KeyError as exc:
-        raise ValueError(f"location {exc.args[0]}") from None
-    if place is None:
-        raise ValueError(f"location must be a famous place's name, not {name!r}.")
-    if {"x_range", "y_range"} & set(params):
-        place = {k: v for k, v in place.items() if k not in ("center_real", "center_imag", "span")}
-    return {**place, **params}
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,25 @@ def location_params(name: str) -> dict:
 
 
 # -- Kalles Fraktaler --------------------------------------------------------------------------
+def with_location(params):
+    """``params`` with its ``location``, a famous place's name, replaced by the place's view
+    (the frame kind's JSON parameters); the values given beside it win (an old
+    ``x_range``/``y_range`` over the place's centre and span)."""
+    if not isinstance(params, dict) or "location" not in params:
+        return params
+    params = dict(params)
+    name = params.pop("location")
+    try:
+        place = location_params(name) if isinstance(name, str) else None
+    except KeyError as exc:
+        raise ValueError(f"location {exc.args[0]}") from None
+    if place is None:
+        raise ValueError(f"location must be a famous place's name, not {name!r}.")
+    if {"x_range", "y_range"} & set(params):
+        place = {k: v for k, v in place.items() if k not in ("center_real", "center_imag", "span")}
+    return {**place, **params}
+
+
 _LINE = re.compile(r"([A-Za-z][A-Za-z0-9_]*):(?: (.*))?")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 #: The fields read; every other one is ignored (colours, series approximation, ...).
