@@ -92,10 +92,24 @@ def _image(values: np.ndarray, bounds) -> dict:
 _TICKS_JS = """
 const value = tick * span
 if (value === 0) return "0"
-return Math.abs(value) >= 1e-4 && Math.abs(value) < 1e4
-  ? String(Number(value.toPrecision(6)))
-  : value.toExponential(2)
+if (exponent === 0 && Math.abs(value) >= 1e-4 && Math.abs(value) < 1e4)
+  return String(Number(value.toPrecision(6)))
+const [mantissa, power] = value.toExponential(2).split("e")
+return mantissa + "e" + (Number(power) + exponent)
 """
+#: Spans below this reach the tick formatter as a mantissa and a power of ten: a
+#: JavaScript number (a float64) stops at about 1e-308.
+_TICKS_EXPONENT_BELOW = Decimal("1e-200")
+
+
+def tick_args(origin: Viewport) -> dict:
+    """The axes' tick formatter's arguments for a plot around ``origin``: ticks are in
+    its spans, labels ``tick * span * 10**exponent``."""
+    span = Decimal(origin.span)
+    if span >= _TICKS_EXPONENT_BELOW:
+        return {"span": float(span), "exponent": 0}
+    power = span.adjusted()
+    return {"span": float(span.scaleb(-power)), "exponent": power}
 
 
 def placement(view: Viewport, origin: Viewport | None = None) -> tuple[float, float, float]:
@@ -155,7 +169,7 @@ class _Copy:
         self.colours.js_on_change(
             "args", CustomJS(args={"sources": self.sources}, code=_RECOLOUR_JS)
         )
-        self.ticks = CustomJSTickFormatter(args={"span": 3.2}, code=_TICKS_JS)
+        self.ticks = CustomJSTickFormatter(args={"span": 3.2, "exponent": 0}, code=_TICKS_JS)
         self.pending: dict = {}
         self.scheduled = False
 
@@ -173,7 +187,7 @@ class _Copy:
                 # The place alone: the pixels stay in the browser.
                 self.sources[layer].data.update(columns)
         if span is not None:
-            self.ticks.args = {"span": span}
+            self.ticks.args = span
         if palette is not None:
             self.colours.args = {"lut": palette}  # shared by every layer: 256 colours, once
         if viewport is not None:
@@ -366,7 +380,7 @@ class FractalView(pn.viewable.Viewer):
         x_range, y_range = home(aspect)
         self.param.update(origin=origin, aspect=aspect, x_range=x_range, y_range=y_range)
         self.locate(origin)
-        self._send({}, moved=moved, span=float(Decimal(origin.span)), viewport=(x_range, y_range))
+        self._send({}, moved=moved, span=tick_args(origin), viewport=(x_range, y_range))
 
     def show_tile(self, config: FractalConfig, tile: Tile, indices: np.ndarray) -> None:
         """Draw one finished tile of ``config``."""
@@ -453,7 +467,7 @@ class FractalView(pn.viewable.Viewer):
         (x0, x1), (y0, y1) = self.x_range, self.y_range
         figure.x_range.update(start=x0, end=x1)
         figure.y_range.update(start=y0, end=y1)
-        copy.ticks.args = {"span": float(Decimal(self.origin.span))}
+        copy.ticks.args = tick_args(self.origin)
         figure.xaxis.formatter = copy.ticks
         figure.yaxis.formatter = copy.ticks
         if not any(isinstance(t, BoxZoomTool) for t in figure.tools):
@@ -486,11 +500,18 @@ class FractalView(pn.viewable.Viewer):
             self.param.update(x_range=clipped[0], y_range=clipped[1])
 
     def _clip(self, x_range, y_range):
-        # To the plane (±4), in spans of the origin.
-        real, imag, span = (float(v) for v in self.origin.decimals())
-        lo, hi = PLANE
-        x0, x1 = max(x_range[0], (lo - real) / span), min(x_range[1], (hi - real) / span)
-        y0, y1 = max(y_range[0], (lo - imag) / span), min(y_range[1], (hi - imag) / span)
+        # To the plane (±4), in spans of the origin: in decimal, as a span of 1e-600 is
+        # 0 in float64 (a bound beyond float64's range is infinite: no bound).
+        real, imag, span = self.origin.decimals()
+        lo, hi = (Decimal(repr(v)) for v in PLANE)
+        x0, x1 = (
+            max(x_range[0], float((lo - real) / span)),
+            min(x_range[1], float((hi - real) / span)),
+        )
+        y0, y1 = (
+            max(y_range[0], float((lo - imag) / span)),
+            min(y_range[1], float((hi - imag) / span)),
+        )
         return ((x0, x1), (y0, y1)) if x0 < x1 and y0 < y1 else None
 
     def _extent(self, config: FractalConfig) -> tuple[float, float, float, float]:

@@ -14,7 +14,7 @@ from bokeh.plotting import figure as Figure
 from components import FractalView
 from components.fractal.controls import FractalControls
 from components.fractal.navigation import Navigator
-from components.fractal.view import LAYERS, lut, slot, tile_bounds
+from components.fractal.view import LAYERS, lut, slot, tick_args, tile_bounds
 from compute.fractal import FractalConfig, split
 from compute.fractal.colour import INSIDE, lookup_table
 from compute.fractal.tiles import MAX_TILES_PER_AXIS
@@ -118,7 +118,7 @@ def test_recentring_keeps_what_is_shown_in_place_and_sends_no_pixels():
     assert image_arrays(root)[0] is sent  # its pixels stayed where they were
     assert (view.x_range, view.y_range) == ((-0.5, 0.5), (-0.25, 0.25))
     assert (figure.x_range.start, figure.x_range.end) == (-0.5, 0.5)
-    assert figure.xaxis[0].formatter.args == {"span": 2.0}
+    assert figure.xaxis[0].formatter.args == {"span": 2.0, "exponent": 0}
     assert "zoom 1.6" in view._position.object
 
 
@@ -266,3 +266,15 @@ def test_the_plot_is_recentred_only_where_float64_would_run_out():
     assert navigator.values(deeper)["max_iter"] == FractalControls.iterations_at(deeper.span)
     panned = navigator.gestured((0.0, 1.0), (-0.5, 0.5))
     assert "max_iter" not in navigator.values(panned)
+
+
+def test_tick_labels_reach_below_float64s_range_as_a_power_of_ten():
+    # The axes label offsets from the centre, tick * span: a span of 1e-600 is 0 as a
+    # JavaScript number, so it goes as a mantissa and a power of ten from 1e-200 down.
+    assert tick_args(Viewport("0", "0", "3.2")) == {"span": 3.2, "exponent": 0}
+    assert tick_args(Viewport("0", "0", "2.5e-150")) == {"span": 2.5e-150, "exponent": 0}
+    assert tick_args(Viewport("0", "1", "2.5e-600")) == {"span": 2.5, "exponent": -600}
+    # A plot drawn that deep gets them (the browser test_deep_zoom.py opens one).
+    view = FractalView(origin=Viewport("0", "1", "2.5e-600"))
+    (figure,) = view.__panel__().get_root().select({"type": Figure})
+    assert figure.xaxis[0].formatter.args == {"span": 2.5, "exponent": -600}

@@ -84,3 +84,23 @@ def test_a_300_digit_link_opens_the_view_and_its_digits_come_back(page, api_app)
     wait_url(page, lambda c: c.center_imag == DEEP["center_imag"], "the link's view again")
     wait_url(page, lambda c: c.center_real == "0" and c.span == "1e-280", "its span")
     assert "zoom 3.2e+280" in deep_text(page, ".view-position")
+
+
+def test_a_julia_set_and_a_view_past_1e300_open_at_depth(page, api_app):
+    # A Julia set at 1e-60, centred on its critical point (c = i: 0 is in the Julia set),
+    # drawn from two reference orbits; then the Mandelbrot set at 1e-600, where offsets
+    # are a mantissa and an exponent.
+    julia = {
+        "fractal": "julia", "c_real": 0.0, "c_imag": 1.0, "center_real": "0",
+        "center_imag": "0", "span": "1e-60", "max_iter": 2000, "width": 128, "height": 128,
+    }  # fmt: skip
+    page.goto(link(api_app, **julia))
+    wait_state(page, "done", "cached")
+    wait_image(page, colourful, "the deep Julia view rendered")
+    assert url_config(page).deep
+    wait_text(page, ".view-position", "zoom 3.2e+60 at 0+0i")
+    deepest = {**DEEP, "center_imag": "1", "span": "1e-600", "width": 128, "height": 128}
+    page.goto(link(api_app, **deepest))
+    wait_state(page, "done", "cached")
+    wait_image(page, colourful, "the view at 1e-600 rendered")
+    wait_text(page, ".view-position", "zoom 3.2e+600 at 0+1i")
