@@ -47,6 +47,9 @@ bench: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/python bench/kernels.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/movie.py
+	$(BIN)/python bench/deep.py
+	$(BIN)/python bench/deep_movie.py
+	$(BIN)/python bench/deep_zoom.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/latency.py

@@ -33,10 +33,12 @@ SEAHORSE = ("-0.743643887037158704752191506114774", "0.1318259042053119704931320
 
 def spec_into(span: str, args) -> MovieSpec:
     end = FractalConfig(
-        fractal="mandelbrot", center_real=SEAHORSE[0], center_imag=SEAHORSE[1], span=span
+        fractal="mandelbrot",
+        center_real=SEAHORSE[0],
+        center_imag=SEAHORSE[1],
+        span=span,
+        max_iter=None,  # following the depth
     )
-    end.param.update(max_iter=None)
-    end.validate()
     start = FractalConfig(fractal="mandelbrot", max_iter=200)
     return MovieSpec(start=start, end=end, frames=args.frames, width=args.size, height=args.size)
 
