@@ -188,12 +188,15 @@ async def test_identical_movies_share_a_job_across_clients_and_reuse_frames(
         await one.flush()
         ja, jb = one.detach(spec), two.detach(small(frames=10))
         (ma, mb) = await asyncio.gather(ja.result(), jb.result())
-        # Frame by frame first (this assertion has failed twice in about eight full
-        # runs, never alone: which frames differ, and where each came from, says why).
+        # The same movie: every frame's colour indices equal. (Not the MP4s' bytes:
+        # libx264 made two byte variants of these very frames, all equal, in about one
+        # full suite run in four, never in a process of its own nor in 20 concurrent
+        # encodes; the frames are what this code computes.)
         fa, fb = [{p.index: p.value async for p in job} for job in (ja, jb)]
-        differ = [k for k in fa if not np.array_equal(fa[k], fb.get(k))]
+        assert sorted(fa) == sorted(fb) == list(range(10))
+        differ = [k for k in fa if not np.array_equal(fa[k], fb[k])]
         assert not differ, (differ, ja.resumed, jb.resumed)
-        assert ma.data("mp4") == mb.data("mp4")
+        assert probe(ma.data("mp4")) == probe(mb.data("mp4"))
         assert await frame_runs(client, spec) == 9
         await asyncio.gather(one.flush(), two.flush())
         # Another colormap and rate: the same colour indices, no frame computed.
