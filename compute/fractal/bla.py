@@ -65,15 +65,13 @@ within an ulp of ``Z_m``, which does not escape before the orbit's end, and far 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from .kernels import ESCAPE_RADIUS, smooth
-from .perturbation import MIN_SPAN_EXPONENT, PLAIN, pixel_offsets, view_scale
+from .perturbation import MIN_SPAN_EXPONENT, PLAIN, by_rows, pixel_offsets, view_scale
 from .reference import Orbit, reference_orbit
 
 #: The relative size of the dropped ``dz**2`` against ``|Z_m dz|`` a step may have: half
@@ -717,26 +715,14 @@ def render_bla(
     xs, ys = pixel_offsets(width, height, mantissa)
     if table is None:
         table = bla_table(orbit, scale=scale, scaled_radius=frame_radius(xs, ys))
-    threads = max(1, threads or os.cpu_count() or 1)
-    blocks = [np.arange(start, height, threads) for start in range(min(threads, height))]
-
-    def compute(rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        return rows, *escape_bla(
+    counts, mag2, taken = by_rows(
+        height,
+        width,
+        threads,
+        lambda rows: escape_bla(
             orbit, table, xs[None, :], ys[rows, None], scale, max_iter, steps=True
-        )
-
-    counts = np.empty((height, width))
-    mag2 = np.empty((height, width))
-    taken = np.empty((height, width))
-    if len(blocks) == 1:
-        results = map(compute, blocks)
-    else:
-        with ThreadPoolExecutor(len(blocks)) as pool:
-            results = list(pool.map(compute, blocks))
-    for rows, block_counts, block_mag2, block_steps in results:
-        counts[rows] = block_counts
-        mag2[rows] = block_mag2
-        taken[rows] = block_steps
+        ),
+    )
     if stats is not None:
         stats["steps"] = float(taken.sum())
         stats["iterations"] = float(np.where(counts < 0, max_iter, counts).sum())

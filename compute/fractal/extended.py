@@ -81,8 +81,6 @@ keeps every intermediate in range and the renormalisation exact.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import gmpy2
@@ -91,7 +89,7 @@ import numpy as np
 
 from .bla import EPSILON, BlaTable, find_block, frame_radius, merge_levels
 from .kernels import ESCAPE_RADIUS, smooth
-from .perturbation import pixel_offsets
+from .perturbation import by_rows, pixel_offsets
 from .reference import SMALL, Orbit, reference_orbit, span_exponent
 
 #: The smallest exponent ``e`` of a view's span ``mantissa * 2**e`` accepted.
@@ -601,23 +599,14 @@ def render_extended(
         table = extended_table(orbit, exponent, frame_radius(xs, ys))
     if not bla:
         table = None
-    threads = max(1, threads or os.cpu_count() or 1)
-    # Interleaved rows: neighbouring rows cost alike, so every thread gets a fair share.
-    blocks = [np.arange(start, height, threads) for start in range(min(threads, height))]
-
-    def compute(rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        return rows, *escape_extended(
+    counts, mag2, taken = by_rows(
+        height,
+        width,
+        threads,
+        lambda rows: escape_extended(
             orbit, table, xs[None, :], ys[rows, None], exponent, max_iter, steps=True
-        )
-
-    counts, mag2, taken = (np.empty((height, width)) for _ in range(3))
-    if len(blocks) == 1:
-        results = map(compute, blocks)
-    else:
-        with ThreadPoolExecutor(len(blocks)) as pool:
-            results = list(pool.map(compute, blocks))
-    for rows, block_counts, block_mag2, block_steps in results:
-        counts[rows], mag2[rows], taken[rows] = block_counts, block_mag2, block_steps
+        ),
+    )
     if stats is not None:
         stats["steps"] = float(taken.sum())
         stats["iterations"] = float(np.where(counts < 0, max_iter, counts).sum())

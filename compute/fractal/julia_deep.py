@@ -47,14 +47,12 @@ iterate every pixel step by step, not sped up as Mandelbrot ones are.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
 from .kernels import ESCAPE_RADIUS, smooth
-from .perturbation import PLAIN, pixel_offsets, view_scale
+from .perturbation import PLAIN, by_rows, pixel_offsets, view_scale
 from .reference import CHUNK, GUARD_BITS, MIN_BITS, Orbit, ReferenceState, extend, span_exponent
 
 #: This kernel's own depth limit, ``2**-1000`` (the Mandelbrot kernel's may differ).
@@ -313,22 +311,14 @@ def render_julia_deep(
         )
     primary, critical = orbits
     xs, ys = pixel_offsets(width, height, mantissa)
-    threads = max(1, threads or os.cpu_count() or 1)
-    # Interleaved rows: neighbouring rows cost alike, so every thread gets a fair share.
-    blocks = [np.arange(start, height, threads) for start in range(min(threads, height))]
-
-    def compute(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return rows, *escape_julia_deep(
+    counts, mag2 = by_rows(
+        height,
+        width,
+        threads,
+        lambda rows: escape_julia_deep(
             primary, critical, xs[None, :], ys[rows, None], scale, max_iter
-        )
-
-    counts = np.empty((height, width))
-    mag2 = np.empty((height, width))
-    with ThreadPoolExecutor(len(blocks)) as pool:
-        results = list(pool.map(compute, blocks))
-    for rows, block_counts, block_mag2 in results:
-        counts[rows] = block_counts
-        mag2[rows] = block_mag2
+        ),
+    )
     return smooth(counts, mag2)
 
 

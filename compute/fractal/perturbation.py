@@ -294,24 +294,35 @@ def render_deep(
     if orbit is None:
         orbit = reference_orbit(str(center_real), str(center_imag), str(span), max_iter)
     xs, ys = pixel_offsets(width, height, mantissa)
+    counts, mag2 = by_rows(
+        height,
+        width,
+        threads,
+        lambda rows: escape_deep(orbit, xs[None, :], ys[rows, None], scale, max_iter),
+    )
+    return smooth(counts, mag2)
+
+
+def by_rows(height: int, width: int, threads: int | None, compute) -> list[np.ndarray]:
+    """A frame's outputs computed a block of rows at a time, the blocks in threads.
+
+    ``compute(rows)`` returns a tuple of arrays of shape ``(len(rows), width)`` for the
+    frame's rows ``rows`` (the kernels release the GIL); the result is one ``(height,
+    width)`` array per element of that tuple. ``threads`` defaults to the CPUs.
+    """
     threads = max(1, threads or os.cpu_count() or 1)
     # Interleaved rows: neighbouring rows cost alike, so every thread gets a fair share.
     blocks = [np.arange(start, height, threads) for start in range(min(threads, height))]
-
-    def compute(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return rows, *escape_deep(orbit, xs[None, :], ys[rows, None], scale, max_iter)
-
-    counts = np.empty((height, width))
-    mag2 = np.empty((height, width))
     if len(blocks) == 1:
-        results = map(compute, blocks)
+        results = [compute(blocks[0])]
     else:
         with ThreadPoolExecutor(len(blocks)) as pool:
             results = list(pool.map(compute, blocks))
-    for rows, block_counts, block_mag2 in results:
-        counts[rows] = block_counts
-        mag2[rows] = block_mag2
-    return smooth(counts, mag2)
+    outputs = [np.empty((height, width)) for _ in results[0]]
+    for rows, parts in zip(blocks, results, strict=True):
+        for output, part in zip(outputs, parts, strict=True):
+            output[rows] = part
+    return outputs
 
 
 def warm_up() -> None:
@@ -323,6 +334,7 @@ def warm_up() -> None:
 __all__ = [
     "MIN_SPAN_EXPONENT",
     "PLAIN",
+    "by_rows",
     "escape_deep",
     "perturbed_counts",
     "pixel_offsets",
